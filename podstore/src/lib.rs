@@ -1,0 +1,48 @@
+//! podstore: the content-addressed, versioned store under every part of podstack.
+//!
+//! # Purpose
+//! Keeps emulator state as Merkle *state trees* of resource documents and blobs, commits them
+//! as numbered *pod versions*, and diffs, merges, archives, verifies, garbage-collects and
+//! transfers them. Knows nothing of HTTP, async runtimes or AWS.
+//!
+//! # Main types
+//! - [`Store`]: the on-disk store (packs + pods), shared safely between processes;
+//!   [`MemObjects`] and [`Overlay`] are in-memory [`Objects`] for tests and dry runs.
+//! - Ids: [`ObjectId`] and the typed [`BlobId`], [`DocId`], [`TreeId`], [`CommitId`].
+//! - [`Document`] (canonical JSON), [`BlobWriter`] / [`BlobReader`] (streamed, chunked blobs),
+//!   [`tree`] functions over [`Entry`] and [`StatePath`], [`Commit`], [`PodRef`].
+//!
+//! # Module layout
+//! - `id`, `object`, `error`, `fsutil`: ids, object kinds and access trait, errors, crash-safe
+//!   file primitives.
+//! - `pack`, `store`: the packed object storage; `pods`: pod names, versions and refs.
+//! - `chunker`, `blob`, `document`, `path`, `tree`, `commit`: the state model.
+//!
+//! Formats are described in each module's docs and in `docs/formats.md`.
+
+mod blob;
+pub mod chunker;
+mod commit;
+mod document;
+mod error;
+mod fsutil;
+mod id;
+mod object;
+mod pack;
+mod path;
+mod pods;
+mod store;
+pub mod tree;
+
+pub use blob::{BlobInfo, BlobReader, BlobWrite, BlobWriter, CHUNK_THRESHOLD, put_blob};
+pub use commit::{COMMIT_FORMAT, Commit, CommitOptions, ServiceInfo, service_counts};
+pub use document::{Document, blob_ref, canonical_bytes};
+pub use error::{Error, Result};
+pub use fsutil::{format_rfc3339, now_unix};
+pub use id::{BlobId, CommitId, DocId, ObjectId, TreeId};
+pub use object::{MemObjects, ObjectKind, Objects, Overlay};
+pub use pack::MAX_OBJECT;
+pub use path::StatePath;
+pub use pods::{Expect, PodRef, PodSummary, VersionInfo, closest, validate_name};
+pub use store::{STORE_FORMAT, Store, StoreOptions, StoreStats};
+pub use tree::{Entry, Summary};

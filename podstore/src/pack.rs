@@ -1,0 +1,398 @@
+//! Pack files: many objects in one file, grouped into compressed blocks, with an index file.
+//!
+//! ```text
+//! pack-<name>.pack  = "PSPACK01" block*
+//! block             = codec:u8 stored_len:u32le raw_len:u32le stored_bytes
+//!                     (codec 0 = raw, 1 = zstd; raw where compression saves < 1/16)
+//! raw block content = record*,  record = kind:u8 id:[32] len:u32le bytes
+//! pack-<name>.idx   = "PSIDX001" pack_len:u64le count:u64le entry* sha256(all before):[32]
+//! entry (58 bytes)  = id:[32] kind:u8 codec:u8 block_off:u64le block_stored:u32le
+//!                     block_raw:u32le obj_off:u32le obj_len:u32le       (sorted by id)
+//! ```
+//!
+//! Small objects share ~64 KiB blocks so that zstd sees enough context (ratio close to
+//! compressing the whole pack) while one object still reads by decompressing one block.
+//! The pack is renamed into place before its index: the index is the commit point, and a pack
+//! without an index is garbage that `gc` removes. `<name>` is the SHA-256 of the index body.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::id::ObjectId;
+use crate::object::{ObjectKind, Reader};
+
+pub(crate) const PACK_MAGIC: &[u8; 8] = b"PSPACK01";
+pub(crate) const IDX_MAGIC: &[u8; 8] = b"PSIDX001";
+/// Raw bytes gathered before a block is compressed and written.
+pub(crate) const BLOCK_TARGET: usize = 64 * 1024;
+/// Stored bytes after which a pack is finished and a new one begun.
+pub(crate) const PACK_TARGET: u64 = 32 << 20;
+/// The largest single object a pack holds; larger blobs are chunked first.
+pub const MAX_OBJECT: usize = 64 << 20;
+const BLOCK_HEADER: u64 = 9;
+const RECORD_HEADER: usize = 37;
+const ENTRY_LEN: usize = 58;
+
+/// Where an object lives inside a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub kind: ObjectKind,
+    pub codec: u8,
+    pub block_off: u64,
+    pub block_stored: u32,
+    pub block_raw: u32,
+    pub obj_off: u32,
+    pub obj_len: u32,
+}
+
+/// Reads and decodes one block at `loc` from `file`.
+pub(crate) fn read_block(file: &File, path: &Path, loc: &Loc) -> Result<Vec<u8>> {
+    let mut stored = vec![0u8; loc.block_stored as usize];
+    file.read_exact_at(&mut stored, loc.block_off + BLOCK_HEADER)
+        .ctx("read pack", path)?;
+    decode_block(loc.codec, stored, loc.block_raw as usize).map_err(|reason| Error::CorruptFile {
+        path: path.to_owned(),
+        reason: format!("block at offset {}: {reason}", loc.block_off),
+    })
+}
+
+fn decode_block(codec: u8, stored: Vec<u8>, raw_len: usize) -> Result<Vec<u8>, String> {
+    let raw = match codec {
+        0 => stored,
+        1 => zstd::bulk::decompress(&stored, raw_len).map_err(|e| format!("zstd: {e}"))?,
+        c => return Err(format!("unknown codec {c}")),
+    };
+    if raw.len() != raw_len {
+        return Err(format!(
+            "block is {} bytes, index says {raw_len}",
+            raw.len()
+        ));
+    }
+    Ok(raw)
+}
+
+/// Slices an object out of its decoded block, checking the record header.
+pub(crate) fn object_in_block(block: &[u8], id: &ObjectId, loc: &Loc) -> Result<Vec<u8>, String> {
+    let start = loc.obj_off as usize;
+    let end = start + loc.obj_len as usize;
+    if start < RECORD_HEADER || end > block.len() {
+        return Err("index points outside its block".into());
+    }
+    if &block[start - 36..start - 4] != id.0.as_slice() {
+        return Err("record header names another object".into());
+    }
+    Ok(block[start..end].to_vec())
+}
+
+/// Parses an index file; checks its trailer hash.
+pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<(u64, Vec<(ObjectId, Loc)>)> {
+    let corrupt = |reason: String| Error::CorruptFile {
+        path: path.to_owned(),
+        reason,
+    };
+    if bytes.len() < 8 + 16 + 32 || &bytes[..8] != IDX_MAGIC {
+        return Err(corrupt("not a pack index (bad magic or too short)".into()));
+    }
+    let (body, trailer) = bytes.split_at(bytes.len() - 32);
+    if ObjectId::of(body).0 != trailer {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    let mut r = Reader::new(&body[8..]);
+    let parse = |r: &mut Reader<'_>| -> Result<(u64, Vec<(ObjectId, Loc)>), String> {
+        let pack_len = r.u64_le()?;
+        let count = r.u64_le()?;
+        if count as usize > body.len() / ENTRY_LEN {
+            return Err(format!("claims {count} entries, too many for its size"));
+        }
+        let mut out = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let id = r.id()?;
+            let kind = ObjectKind::from_u8(r.u8()?).ok_or("unknown object kind")?;
+            let codec = r.u8()?;
+            let loc = Loc {
+                kind,
+                codec,
+                block_off: r.u64_le()?,
+                block_stored: r.u32_le()?,
+                block_raw: r.u32_le()?,
+                obj_off: r.u32_le()?,
+                obj_len: r.u32_le()?,
+            };
+            out.push((id, loc));
+        }
+        if !r.is_empty() {
+            return Err("trailing bytes after the entries".into());
+        }
+        Ok((pack_len, out))
+    };
+    parse(&mut r).map_err(corrupt)
+}
+
+fn encode_index(pack_len: u64, entries: &mut [(ObjectId, Loc)]) -> Vec<u8> {
+    entries.sort_by_key(|e| e.0);
+    let mut out = Vec::with_capacity(56 + entries.len() * ENTRY_LEN);
+    out.extend_from_slice(IDX_MAGIC);
+    out.extend_from_slice(&pack_len.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for (id, l) in entries.iter() {
+        out.extend_from_slice(&id.0);
+        out.push(l.kind as u8);
+        out.push(l.codec);
+        out.extend_from_slice(&l.block_off.to_le_bytes());
+        out.extend_from_slice(&l.block_stored.to_le_bytes());
+        out.extend_from_slice(&l.block_raw.to_le_bytes());
+        out.extend_from_slice(&l.obj_off.to_le_bytes());
+        out.extend_from_slice(&l.obj_len.to_le_bytes());
+    }
+    let sum = ObjectId::of(&out);
+    out.extend_from_slice(&sum.0);
+    out
+}
+
+/// Where a not-yet-finished object can be read from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pending {
+    /// In the block still being filled: offset and length in `block`.
+    InBlock {
+        kind: ObjectKind,
+        off: u32,
+        len: u32,
+    },
+    /// In a block already written to the temp pack file.
+    Written(Loc),
+}
+
+/// Builds one pack in `tmp/`; finished packs are renamed into `packs/`.
+pub(crate) struct PackWriter {
+    tmp_path: PathBuf,
+    file: File,
+    len: u64,
+    block: Vec<u8>,
+    block_entries: Vec<(ObjectId, ObjectKind, u32, u32)>,
+    entries: Vec<(ObjectId, Loc)>,
+    pub(crate) pending: HashMap<ObjectId, Pending>,
+    level: i32,
+}
+
+impl std::fmt::Debug for PackWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackWriter")
+            .field("tmp_path", &self.tmp_path)
+            .field("len", &self.len)
+            .field("objects", &self.pending.len())
+            .finish()
+    }
+}
+
+/// A finished pack: its name and entries.
+#[derive(Debug)]
+pub(crate) struct FinishedPack {
+    pub name: String,
+    pub entries: Vec<(ObjectId, Loc)>,
+}
+
+impl PackWriter {
+    /// Starts a pack in `tmp_dir`, holding an exclusive lock on it so sweepers leave it alone.
+    pub(crate) fn create(tmp_dir: &Path, level: i32) -> Result<Self> {
+        let tmp_path = tmp_dir.join(fsutil::unique_name("pack-", ".tmp"));
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)
+            .ctx("create", &tmp_path)?;
+        file.try_lock().map_err(|e| Error::Io {
+            op: "lock",
+            path: tmp_path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        file.write_all(PACK_MAGIC).ctx("write", &tmp_path)?;
+        Ok(Self {
+            tmp_path,
+            file,
+            len: PACK_MAGIC.len() as u64,
+            block: Vec::with_capacity(BLOCK_TARGET * 2),
+            block_entries: Vec::new(),
+            entries: Vec::new(),
+            pending: HashMap::new(),
+            level,
+        })
+    }
+
+    /// Bytes written so far (stored, plus the open block's raw bytes).
+    pub(crate) fn size(&self) -> u64 {
+        self.len + self.block.len() as u64
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Adds an object (the caller has checked it is not stored yet).
+    pub(crate) fn add(&mut self, kind: ObjectKind, id: ObjectId, bytes: &[u8]) -> Result<()> {
+        if bytes.len() > MAX_OBJECT {
+            return Err(Error::CorruptObject {
+                id,
+                reason: format!(
+                    "{} bytes is over the {MAX_OBJECT}-byte object limit",
+                    bytes.len()
+                ),
+            });
+        }
+        if !self.block.is_empty() && self.block.len() + bytes.len() > 2 * BLOCK_TARGET {
+            self.flush_block()?;
+        }
+        self.block.push(kind as u8);
+        self.block.extend_from_slice(&id.0);
+        self.block
+            .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        let off = self.block.len() as u32;
+        self.block.extend_from_slice(bytes);
+        let len = bytes.len() as u32;
+        self.block_entries.push((id, kind, off, len));
+        self.pending.insert(id, Pending::InBlock { kind, off, len });
+        if self.block.len() >= BLOCK_TARGET {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    /// Reads a pending object.
+    pub(crate) fn read(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Vec<u8>)>> {
+        match self.pending.get(id) {
+            None => Ok(None),
+            Some(Pending::InBlock { kind, off, len }) => {
+                let s = *off as usize..(*off + *len) as usize;
+                Ok(Some((*kind, self.block[s].to_vec())))
+            }
+            Some(Pending::Written(loc)) => {
+                let block = read_block(&self.file, &self.tmp_path, loc)?;
+                let bytes =
+                    object_in_block(&block, id, loc).map_err(|reason| Error::CorruptFile {
+                        path: self.tmp_path.clone(),
+                        reason,
+                    })?;
+                Ok(Some((loc.kind, bytes)))
+            }
+        }
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let raw_len = self.block.len();
+        let compressed = zstd::bulk::compress(&self.block, self.level).ok();
+        let (codec, stored): (u8, &[u8]) = match &compressed {
+            Some(c) if c.len() < raw_len - raw_len / 16 => (1, c),
+            _ => (0, &self.block),
+        };
+        let block_off = self.len;
+        let mut header = [0u8; BLOCK_HEADER as usize];
+        header[0] = codec;
+        header[1..5].copy_from_slice(&(stored.len() as u32).to_le_bytes());
+        header[5..9].copy_from_slice(&(raw_len as u32).to_le_bytes());
+        self.file.write_all(&header).ctx("write", &self.tmp_path)?;
+        self.file.write_all(stored).ctx("write", &self.tmp_path)?;
+        self.len += BLOCK_HEADER + stored.len() as u64;
+        let stored_len = stored.len() as u32;
+        for (id, kind, off, len) in self.block_entries.drain(..) {
+            let loc = Loc {
+                kind,
+                codec,
+                block_off,
+                block_stored: stored_len,
+                block_raw: raw_len as u32,
+                obj_off: off,
+                obj_len: len,
+            };
+            self.entries.push((id, loc));
+            self.pending.insert(id, Pending::Written(loc));
+        }
+        self.block.clear();
+        Ok(())
+    }
+
+    /// Writes the last block, makes pack and index durable and renames both into `packs_dir`.
+    pub(crate) fn finish(mut self, tmp_dir: &Path, packs_dir: &Path) -> Result<FinishedPack> {
+        self.flush_block()?;
+        self.file.sync_all().ctx("fsync", &self.tmp_path)?;
+        let idx = encode_index(self.len, &mut self.entries);
+        let name = ObjectId::of(&idx[..idx.len() - 32]).to_hex();
+        let idx_tmp = fsutil::write_temp(tmp_dir, &idx)?;
+        let pack_path = packs_dir.join(format!("pack-{name}.pack"));
+        let idx_path = packs_dir.join(format!("pack-{name}.idx"));
+        fs::rename(&self.tmp_path, &pack_path).ctx("rename into place", &pack_path)?;
+        fs::rename(&idx_tmp, &idx_path).ctx("rename into place", &idx_path)?;
+        fsutil::sync_dir(packs_dir)?;
+        Ok(FinishedPack {
+            name,
+            entries: self.entries,
+        })
+    }
+
+    /// Drops the unfinished pack.
+    pub(crate) fn abandon(self) {
+        let _ = fs::remove_file(&self.tmp_path);
+    }
+}
+
+/// Scans a pack file block by block, yielding every record; used by verify and recovery.
+pub(crate) fn scan_pack(path: &Path) -> Result<Vec<(ObjectId, Loc)>> {
+    let bytes = fs::read(path).ctx("read", path)?;
+    let corrupt = |reason: String| Error::CorruptFile {
+        path: path.to_owned(),
+        reason,
+    };
+    if bytes.len() < 8 || &bytes[..8] != PACK_MAGIC {
+        return Err(corrupt("not a pack (bad magic)".into()));
+    }
+    let mut out = Vec::new();
+    let mut off = 8usize;
+    while off < bytes.len() {
+        let mut r = Reader::new(&bytes[off..]);
+        let head =
+            (|| -> Result<(u8, u32, u32), String> { Ok((r.u8()?, r.u32_le()?, r.u32_le()?)) })()
+                .map_err(&corrupt)?;
+        let (codec, stored, raw) = head;
+        let start = off + BLOCK_HEADER as usize;
+        let end = start
+            .checked_add(stored as usize)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| corrupt(format!("block at {off} runs past the end")))?;
+        let block = decode_block(codec, bytes[start..end].to_vec(), raw as usize)
+            .map_err(|e| corrupt(format!("block at {off}: {e}")))?;
+        let mut br = Reader::new(&block);
+        while !br.is_empty() {
+            let rec = (|| -> Result<(ObjectKind, ObjectId, u32), String> {
+                let kind = ObjectKind::from_u8(br.u8()?).ok_or("unknown kind")?;
+                let id = br.id()?;
+                let len = br.u32_le()?;
+                Ok((kind, id, len))
+            })()
+            .map_err(|e| corrupt(format!("block at {off}: {e}")))?;
+            let obj_off = (block.len() - br.remaining()) as u32;
+            br.bytes(rec.2 as usize)
+                .map_err(|e| corrupt(format!("block at {off}: {e}")))?;
+            out.push((
+                rec.1,
+                Loc {
+                    kind: rec.0,
+                    codec,
+                    block_off: off as u64,
+                    block_stored: stored,
+                    block_raw: raw,
+                    obj_off,
+                    obj_len: rec.2,
+                },
+            ));
+        }
+        off = end;
+    }
+    Ok(out)
+}

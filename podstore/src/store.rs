@@ -1,0 +1,557 @@
+//! [`Store`]: the on-disk object store, shared by every process on the machine.
+//!
+//! ```text
+//! <root>/store.json               {"format": 1}
+//! <root>/lock                     flock: shared while a handle is open, exclusive for gc
+//! <root>/packs/pack-<name>.pack   objects (see `pack`)
+//! <root>/packs/pack-<name>.idx    their index; its presence makes the pack live
+//! <root>/tmp/                     packs and files being written
+//! <root>/pods/<name>/<N>.json     pod versions (see `pods`)
+//! ```
+//!
+//! Concurrency: each writing handle fills its own temp pack, so processes never write the same
+//! file; packs are immutable once renamed into `packs/`. Another process's new packs are found
+//! by rescanning `packs/` when a read misses. Refs are created with an atomic create-if-absent.
+//! `gc` is the only operation that deletes, and it needs the exclusive lock.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::id::ObjectId;
+use crate::object::{ObjectKind, Objects, poisoned};
+use crate::pack::{self, FinishedPack, Loc, PackWriter};
+
+/// The store format this build reads and writes.
+pub const STORE_FORMAT: u64 = 1;
+const CACHE_BLOCKS: usize = 32;
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// zstd level for new packs (default 1: see `docs/performance.md`).
+    pub compression_level: i32,
+    /// Take the store alone (gc); fails with [`Error::Busy`] while any other handle is open.
+    pub exclusive: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            compression_level: 1,
+            exclusive: false,
+        }
+    }
+}
+
+/// A handle on a pod store directory. Cheap to clone; safe to share between threads.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    packs_dir: PathBuf,
+    tmp_dir: PathBuf,
+    _lock: File,
+    level: i32,
+    index: RwLock<Index>,
+    writer: Mutex<Option<PackWriter>>,
+    cache: Mutex<VecDeque<((u32, u64), Arc<Vec<u8>>)>>,
+    problems: Mutex<Vec<String>>,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    map: HashMap<ObjectId, (u32, Loc)>,
+    packs: Vec<PackHandle>,
+    names: HashSet<String>,
+    dir_mtime: Option<SystemTime>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PackHandle {
+    pub name: String,
+    pub path: PathBuf,
+    file: File,
+    pub len: u64,
+    pub objects: usize,
+}
+
+/// Sizes of a store, for `store stats` and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Live pack files.
+    pub packs: usize,
+    /// Objects in them (duplicates across packs counted once).
+    pub objects: usize,
+    /// Bytes of pack files on disk.
+    pub pack_bytes: u64,
+}
+
+impl Store {
+    /// Opens (creating if absent or empty) the store at `root` with default options.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(root, StoreOptions::default())
+    }
+
+    /// Opens the store at `root`.
+    pub fn open_with(root: impl AsRef<Path>, opts: StoreOptions) -> Result<Self> {
+        let root = root.as_ref().to_owned();
+        init_layout(&root)?;
+        let lock_path = root.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .ctx("open", &lock_path)?;
+        if opts.exclusive {
+            lock.try_lock().map_err(|_| Error::Busy {
+                path: root.clone(),
+                what: "another podstack process has it open".into(),
+            })?;
+        } else {
+            lock.lock_shared().ctx("lock", &lock_path)?;
+        }
+        let store = Self {
+            inner: Arc::new(Inner {
+                packs_dir: root.join("packs"),
+                tmp_dir: root.join("tmp"),
+                root,
+                _lock: lock,
+                level: opts.compression_level,
+                index: RwLock::new(Index::default()),
+                writer: Mutex::new(None),
+                cache: Mutex::new(VecDeque::new()),
+                problems: Mutex::new(Vec::new()),
+            }),
+        };
+        store.sweep_tmp();
+        store.refresh()?;
+        Ok(store)
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub(crate) fn tmp_dir(&self) -> &Path {
+        &self.inner.tmp_dir
+    }
+
+    pub(crate) fn packs_dir(&self) -> &Path {
+        &self.inner.packs_dir
+    }
+
+    /// Index files that could not be loaded (reported by verify).
+    pub fn problems(&self) -> Vec<String> {
+        self.inner
+            .problems
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// Makes every object written through this handle durable (finishes the open pack).
+    pub fn flush(&self) -> Result<()> {
+        let mut w = self.inner.writer.lock().map_err(|_| poisoned())?;
+        if let Some(writer) = w.take() {
+            if writer.is_empty() {
+                writer.abandon();
+            } else {
+                let done = writer.finish(&self.inner.tmp_dir, &self.inner.packs_dir)?;
+                self.register(done)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops objects written since the last flush (used when an import fails half way).
+    pub fn discard_pending(&self) -> Result<()> {
+        let mut w = self.inner.writer.lock().map_err(|_| poisoned())?;
+        if let Some(writer) = w.take() {
+            writer.abandon();
+        }
+        Ok(())
+    }
+
+    /// Pack count, object count and bytes on disk.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let idx = self.inner.index.read().map_err(|_| poisoned())?;
+        Ok(StoreStats {
+            packs: idx.packs.len(),
+            objects: idx.map.len(),
+            pack_bytes: idx.packs.iter().map(|p| p.len).sum(),
+        })
+    }
+
+    /// Every stored object with its kind (pending ones excluded).
+    pub fn list_objects(&self) -> Result<Vec<(ObjectId, ObjectKind)>> {
+        let idx = self.inner.index.read().map_err(|_| poisoned())?;
+        Ok(idx.map.iter().map(|(id, (_, l))| (*id, l.kind)).collect())
+    }
+
+    /// Rescans `packs/` for packs written by other processes. Cheap when nothing changed.
+    pub fn refresh(&self) -> Result<()> {
+        let dir = &self.inner.packs_dir;
+        let mtime = fs::metadata(dir).and_then(|m| m.modified()).ok();
+        if mtime.is_some() && self.inner.index.read().map_err(|_| poisoned())?.dir_mtime == mtime {
+            return Ok(());
+        }
+        let mut new = Vec::new();
+        {
+            let idx = self.inner.index.read().map_err(|_| poisoned())?;
+            for e in fs::read_dir(dir).ctx("list", dir)? {
+                let e = e.ctx("list", dir)?;
+                let fname = e.file_name().to_string_lossy().into_owned();
+                if let Some(name) = fname
+                    .strip_prefix("pack-")
+                    .and_then(|n| n.strip_suffix(".idx"))
+                    && !idx.names.contains(name)
+                {
+                    new.push(name.to_owned());
+                }
+            }
+        }
+        new.sort();
+        for name in new {
+            match self.load_pack(&name) {
+                Ok(done) => self.register(done)?,
+                Err(e) => self.note_problem(e.to_string()),
+            }
+        }
+        self.inner.index.write().map_err(|_| poisoned())?.dir_mtime = mtime;
+        Ok(())
+    }
+
+    fn note_problem(&self, p: String) {
+        if let Ok(mut v) = self.inner.problems.lock()
+            && !v.contains(&p)
+        {
+            v.push(p);
+        }
+    }
+
+    fn load_pack(&self, name: &str) -> Result<FinishedPack> {
+        let idx_path = self.inner.packs_dir.join(format!("pack-{name}.idx"));
+        let bytes = fs::read(&idx_path).ctx("read", &idx_path)?;
+        let (pack_len, entries) = pack::parse_index(&idx_path, &bytes)?;
+        let pack_path = self.inner.packs_dir.join(format!("pack-{name}.pack"));
+        let actual = fs::metadata(&pack_path).ctx("stat", &pack_path)?.len();
+        if actual != pack_len {
+            return Err(Error::CorruptFile {
+                path: pack_path,
+                reason: format!("{actual} bytes, its index says {pack_len}"),
+            });
+        }
+        Ok(FinishedPack {
+            name: name.to_owned(),
+            entries,
+        })
+    }
+
+    fn register(&self, done: FinishedPack) -> Result<()> {
+        let path = self
+            .inner
+            .packs_dir
+            .join(format!("pack-{}.pack", done.name));
+        let file = File::open(&path).ctx("open", &path)?;
+        let len = file.metadata().ctx("stat", &path)?.len();
+        let mut idx = self.inner.index.write().map_err(|_| poisoned())?;
+        if idx.names.contains(&done.name) {
+            return Ok(());
+        }
+        let n = idx.packs.len() as u32;
+        for (id, loc) in &done.entries {
+            idx.map.entry(*id).or_insert((n, *loc));
+        }
+        idx.names.insert(done.name.clone());
+        idx.packs.push(PackHandle {
+            name: done.name,
+            path,
+            file,
+            len,
+            objects: done.entries.len(),
+        });
+        Ok(())
+    }
+
+    /// Removes temp files left by dead processes: packs whose lock nobody holds, other
+    /// temp files older than an hour.
+    fn sweep_tmp(&self) {
+        let Ok(rd) = fs::read_dir(&self.inner.tmp_dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for e in rd.flatten() {
+            let path = e.path();
+            let age = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            let is_pack = path.extension().is_some_and(|x| x == "tmp")
+                && e.file_name().to_string_lossy().starts_with("pack-");
+            let dead = if is_pack {
+                age > Duration::from_secs(60)
+                    && File::open(&path).is_ok_and(|f| f.try_lock().is_ok())
+            } else {
+                age > Duration::from_secs(3600)
+            };
+            if dead {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    fn read_committed(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+        let idx = self.inner.index.read().map_err(|_| poisoned())?;
+        let Some(&(pack_no, loc)) = idx.map.get(id) else {
+            return Ok(None);
+        };
+        let handle = &idx.packs[pack_no as usize];
+        let block = self.block(pack_no, handle, &loc)?;
+        let bytes =
+            pack::object_in_block(&block, id, &loc).map_err(|reason| Error::CorruptFile {
+                path: handle.path.clone(),
+                reason: format!("object {}: {reason}", id.short()),
+            })?;
+        Ok(Some((loc.kind, Arc::new(bytes))))
+    }
+
+    fn block(&self, pack_no: u32, handle: &PackHandle, loc: &Loc) -> Result<Arc<Vec<u8>>> {
+        let key = (pack_no, loc.block_off);
+        if let Ok(cache) = self.inner.cache.lock()
+            && let Some((_, b)) = cache.iter().find(|(k, _)| *k == key)
+        {
+            return Ok(b.clone());
+        }
+        let block = Arc::new(pack::read_block(&handle.file, &handle.path, loc)?);
+        if let Ok(mut cache) = self.inner.cache.lock() {
+            if cache.len() >= CACHE_BLOCKS {
+                cache.pop_front();
+            }
+            cache.push_back((key, block.clone()));
+        }
+        Ok(block)
+    }
+
+    /// The live packs, for verify and gc.
+    pub(crate) fn with_packs<T>(&self, f: impl FnOnce(&[PackHandle]) -> T) -> Result<T> {
+        let idx = self.inner.index.read().map_err(|_| poisoned())?;
+        Ok(f(&idx.packs))
+    }
+
+    /// Forgets every pack and reloads the index from disk (after gc rewrote packs).
+    pub(crate) fn reload(&self) -> Result<()> {
+        {
+            let mut idx = self.inner.index.write().map_err(|_| poisoned())?;
+            *idx = Index::default();
+        }
+        if let Ok(mut c) = self.inner.cache.lock() {
+            c.clear();
+        }
+        self.refresh()
+    }
+}
+
+fn init_layout(root: &Path) -> Result<()> {
+    let marker = root.join("store.json");
+    match fs::read(&marker) {
+        Ok(bytes) => check_marker(root, &bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let non_empty = fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
+            if non_empty {
+                return Err(Error::NotAStore {
+                    path: root.to_owned(),
+                    reason: "the directory is not empty and has no store.json".into(),
+                });
+            }
+            fs::create_dir_all(root.join("tmp")).ctx("create", root)?;
+            let body = format!("{{\"format\":{STORE_FORMAT}}}\n");
+            fsutil::write_atomic(&root.join("tmp"), &marker, body.as_bytes())?;
+        }
+        Err(e) => return Err(e).ctx("read", &marker),
+    }
+    for sub in ["packs", "tmp", "pods"] {
+        fs::create_dir_all(root.join(sub)).ctx("create", root.join(sub))?;
+    }
+    Ok(())
+}
+
+fn check_marker(root: &Path, bytes: &[u8]) -> Result<()> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::NotAStore {
+        path: root.to_owned(),
+        reason: format!("store.json is not JSON: {e}"),
+    })?;
+    match v.get("format").and_then(|f| f.as_u64()) {
+        Some(STORE_FORMAT) => Ok(()),
+        Some(n) => Err(Error::NotAStore {
+            path: root.to_owned(),
+            reason: format!("store format {n}, this podstack reads format {STORE_FORMAT}"),
+        }),
+        None => Err(Error::NotAStore {
+            path: root.to_owned(),
+            reason: "store.json has no format number".into(),
+        }),
+    }
+}
+
+impl Objects for Store {
+    fn get_raw(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+        if let Some(v) = self.read_committed(id)? {
+            return Ok(Some(v));
+        }
+        {
+            let w = self.inner.writer.lock().map_err(|_| poisoned())?;
+            if let Some(writer) = w.as_ref()
+                && let Some((kind, bytes)) = writer.read(id)?
+            {
+                return Ok(Some((kind, Arc::new(bytes))));
+            }
+        }
+        self.refresh()?;
+        self.read_committed(id)
+    }
+
+    fn put_raw(&self, kind: ObjectKind, id: ObjectId, bytes: &[u8]) -> Result<bool> {
+        if self
+            .inner
+            .index
+            .read()
+            .map_err(|_| poisoned())?
+            .map
+            .contains_key(&id)
+        {
+            return Ok(false);
+        }
+        let mut w = self.inner.writer.lock().map_err(|_| poisoned())?;
+        if w.as_ref().is_some_and(|wr| wr.pending.contains_key(&id)) {
+            return Ok(false);
+        }
+        if w.is_none() {
+            *w = Some(PackWriter::create(&self.inner.tmp_dir, self.inner.level)?);
+        }
+        let writer = w.as_mut().expect("works because it was just set");
+        writer.add(kind, id, bytes)?;
+        if writer.size() >= pack::PACK_TARGET {
+            let full = w.take().expect("works because it is Some");
+            let done = full.finish(&self.inner.tmp_dir, &self.inner.packs_dir)?;
+            self.register(done)?;
+        }
+        Ok(true)
+    }
+
+    fn contains(&self, id: &ObjectId) -> Result<bool> {
+        if self
+            .inner
+            .index
+            .read()
+            .map_err(|_| poisoned())?
+            .map
+            .contains_key(id)
+        {
+            return Ok(true);
+        }
+        let w = self.inner.writer.lock().map_err(|_| poisoned())?;
+        Ok(w.as_ref().is_some_and(|wr| wr.pending.contains_key(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_survive_reopen_and_pending_are_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut ids = Vec::new();
+        for i in 0..2000u32 {
+            let body = format!(
+                "{{\"n\":{i},\"pad\":\"{}\"}}",
+                "x".repeat((i % 97) as usize)
+            );
+            ids.push((
+                store
+                    .put(ObjectKind::Document, body.as_bytes())
+                    .expect("put"),
+                body,
+            ));
+        }
+        let (id0, body0) = &ids[0];
+        let got = store
+            .get_kind(id0, ObjectKind::Document)
+            .expect("pending read");
+        assert_eq!(got.as_slice(), body0.as_bytes());
+        assert!(
+            !store
+                .put_raw(ObjectKind::Document, *id0, body0.as_bytes())
+                .expect("dup")
+        );
+        store.flush().expect("flush");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        for (id, body) in &ids {
+            assert_eq!(
+                store
+                    .get_kind(id, ObjectKind::Document)
+                    .expect("get")
+                    .as_slice(),
+                body.as_bytes()
+            );
+        }
+        assert_eq!(store.stats().expect("stats").objects, 2000);
+    }
+
+    #[test]
+    fn a_second_handle_sees_packs_of_the_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Store::open(dir.path()).expect("open a");
+        let b = Store::open(dir.path()).expect("open b");
+        let id = a.put(ObjectKind::Blob, b"hello").expect("put");
+        assert!(b.get_raw(&id).expect("get").is_none());
+        a.flush().expect("flush");
+        assert_eq!(
+            b.get_kind(&id, ObjectKind::Blob).expect("get").as_slice(),
+            b"hello"
+        );
+    }
+
+    #[test]
+    fn refuses_foreign_directories_and_newer_formats() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("x"), "x").expect("write");
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(Error::NotAStore { .. })
+        ));
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("store.json"), "{\"format\":99}").expect("write");
+        let err = Store::open(dir.path()).expect_err("newer format");
+        assert!(err.to_string().contains("format 99"), "{err}");
+    }
+
+    #[test]
+    fn exclusive_open_is_refused_while_shared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _a = Store::open(dir.path()).expect("open");
+        let opts = StoreOptions {
+            exclusive: true,
+            ..StoreOptions::default()
+        };
+        assert!(matches!(
+            Store::open_with(dir.path(), opts),
+            Err(Error::Busy { .. })
+        ));
+    }
+}
