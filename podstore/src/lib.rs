@@ -20,6 +20,7 @@
 //!
 //! Formats are described in each module's docs and in `docs/formats.md`.
 
+mod archive;
 mod blob;
 pub mod chunker;
 mod commit;
@@ -27,22 +28,28 @@ mod document;
 mod error;
 mod fsutil;
 mod id;
+mod maintenance;
 mod object;
 mod pack;
 mod path;
 mod pods;
 mod store;
+pub mod transfer;
 pub mod tree;
 
+pub use archive::{
+    ARCHIVE_FORMAT, ArchiveStats, ImportedArchive, Manifest, export_archive, import_archive,
+};
 pub use blob::{BlobInfo, BlobReader, BlobWrite, BlobWriter, CHUNK_THRESHOLD, put_blob};
 pub use commit::{COMMIT_FORMAT, Commit, CommitOptions, ServiceInfo, service_counts};
 pub use document::{Document, blob_ref, canonical_bytes};
 pub use error::{Error, Result};
 pub use fsutil::{format_rfc3339, now_unix};
 pub use id::{BlobId, CommitId, DocId, ObjectId, TreeId};
+pub use maintenance::{GcReport, VerifyReport, VersionCheck, gc, verify};
 pub use object::{MemObjects, ObjectKind, Objects, Overlay};
 pub use pack::MAX_OBJECT;
 pub use path::StatePath;
 pub use pods::{Expect, PodRef, PodSummary, VersionInfo, closest, validate_name};
-pub use store::{STORE_FORMAT, Store, StoreOptions, StoreStats};
+pub use store::{STORE_FORMAT, Staging, Store, StoreOptions, StoreStats};
 pub use tree::{Entry, Summary};

@@ -62,6 +62,11 @@ pub trait Objects: Send + Sync {
     /// Whether the object is present.
     fn contains(&self, id: &ObjectId) -> Result<bool>;
 
+    /// The object's kind, without reading it where the store can tell from its index.
+    fn kind_of(&self, id: &ObjectId) -> Result<Option<ObjectKind>> {
+        Ok(self.get_raw(id)?.map(|(k, _)| k))
+    }
+
     /// Hashes and stores `bytes`; returns the id.
     fn put(&self, kind: ObjectKind, bytes: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::of(bytes);
@@ -210,10 +215,6 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
-    }
-
-    pub(crate) fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
     }
 
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {

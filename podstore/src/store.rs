@@ -81,7 +81,6 @@ pub(crate) struct PackHandle {
     pub path: PathBuf,
     file: File,
     pub len: u64,
-    pub objects: usize,
 }
 
 /// Sizes of a store, for `store stats` and benchmarks.
@@ -258,7 +257,7 @@ impl Store {
         })
     }
 
-    fn register(&self, done: FinishedPack) -> Result<()> {
+    pub(crate) fn register(&self, done: FinishedPack) -> Result<()> {
         let path = self
             .inner
             .packs_dir
@@ -279,7 +278,6 @@ impl Store {
             path,
             file,
             len,
-            objects: done.entries.len(),
         });
         Ok(())
     }
@@ -361,6 +359,100 @@ impl Store {
             c.clear();
         }
         self.refresh()
+    }
+}
+
+/// A private write area of a store: objects put here are readable through it at once, but
+/// become part of the store only on [`Staging::commit`]; dropping it leaves the store as it
+/// was. Imports and loads stage, validate, then commit.
+#[derive(Debug)]
+pub struct Staging {
+    store: Store,
+    writer: Mutex<Option<PackWriter>>,
+}
+
+impl Staging {
+    /// The store staged into.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Makes every staged object durable and part of the store.
+    pub fn commit(self) -> Result<()> {
+        let writer = self.writer.lock().map_err(|_| poisoned())?.take();
+        if let Some(w) = writer {
+            if w.is_empty() {
+                w.abandon();
+            } else {
+                let done = w.finish(self.store.tmp_dir(), self.store.packs_dir())?;
+                self.store.register(done)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.writer.lock()
+            && let Some(w) = w.take()
+        {
+            w.abandon();
+        }
+    }
+}
+
+impl Objects for Staging {
+    fn get_raw(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+        {
+            let w = self.writer.lock().map_err(|_| poisoned())?;
+            if let Some(writer) = w.as_ref()
+                && let Some((kind, bytes)) = writer.read(id)?
+            {
+                return Ok(Some((kind, Arc::new(bytes))));
+            }
+        }
+        self.store.get_raw(id)
+    }
+
+    fn put_raw(&self, kind: ObjectKind, id: ObjectId, bytes: &[u8]) -> Result<bool> {
+        if self.store.contains(&id)? {
+            return Ok(false);
+        }
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        if w.as_ref().is_some_and(|wr| wr.pending.contains_key(&id)) {
+            return Ok(false);
+        }
+        if w.is_none() {
+            *w = Some(PackWriter::create(
+                self.store.tmp_dir(),
+                self.store.inner.level,
+            )?);
+        }
+        w.as_mut()
+            .expect("works because it was just set")
+            .add(kind, id, bytes)?;
+        Ok(true)
+    }
+
+    fn contains(&self, id: &ObjectId) -> Result<bool> {
+        {
+            let w = self.writer.lock().map_err(|_| poisoned())?;
+            if w.as_ref().is_some_and(|wr| wr.pending.contains_key(id)) {
+                return Ok(true);
+            }
+        }
+        self.store.contains(id)
+    }
+}
+
+impl Store {
+    /// Opens a staging area on this store.
+    pub fn stage(&self) -> Staging {
+        Staging {
+            store: self.clone(),
+            writer: Mutex::new(None),
+        }
     }
 }
 

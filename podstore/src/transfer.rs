@@ -1,0 +1,523 @@
+//! Building blocks for moving objects between stores: reachability, "which of these are
+//! missing", and a streamed object format verified on receipt.
+//!
+//! ```text
+//! stream = "PSSTRM01" frame* end
+//! frame  = 1:u8 kind:u8 id:[32] varint(raw_len) codec:u8 varint(stored_len) stored
+//! end    = 0:u8 varint(count)
+//! ```
+//! Objects travel in dependency order (chunks before their list, leaves before trees, the
+//! commit last), so a receiver can check each against its id as it arrives: plain objects by
+//! hashing their bytes, chunk lists by hashing the content of the chunks they list.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use sha2::{Digest, Sha256};
+
+use crate::blob::{BlobReader, decode_list};
+use crate::commit::Commit;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, CommitId, ObjectId, TreeId};
+use crate::object::{ObjectKind, Objects, put_varint};
+use crate::pack::MAX_OBJECT;
+use crate::tree;
+
+const STREAM_MAGIC: &[u8; 8] = b"PSSTRM01";
+
+/// Reachable objects, children before parents, plus problems met on the way.
+#[derive(Debug, Default)]
+pub struct Reachable {
+    /// Object ids with kinds, in dependency order.
+    pub objects: Vec<(ObjectId, ObjectKind)>,
+    /// Missing or corrupt objects that stopped the walk below them (only when tolerant).
+    pub problems: Vec<String>,
+}
+
+/// Collects every object reachable from `commits`, skipping whatever is in `exclude` (and,
+/// for trees, everything below them). Tree nodes and commits read on the way are checked
+/// against their ids. With `tolerant`, a missing or corrupt node is recorded in `problems`
+/// and the walk goes on; otherwise it is an error.
+pub fn reachable<O: Objects + ?Sized>(
+    objects: &O,
+    commits: &[CommitId],
+    exclude: &HashSet<ObjectId>,
+    tolerant: bool,
+) -> Result<Reachable> {
+    let mut w = Walker {
+        objects,
+        seen: exclude.clone(),
+        out: Reachable::default(),
+        tolerant,
+    };
+    for c in commits {
+        w.commit(*c)?;
+    }
+    Ok(w.out)
+}
+
+/// Every object reachable from the commits in `have` (for [`reachable`]'s `exclude`): what a
+/// receiver that holds those commits already has.
+pub fn have_set<O: Objects + ?Sized>(objects: &O, have: &[CommitId]) -> Result<HashSet<ObjectId>> {
+    let r = reachable(objects, have, &HashSet::new(), true)?;
+    Ok(r.objects.into_iter().map(|(id, _)| id).collect())
+}
+
+/// The ids in `ids` that `objects` does not hold.
+pub fn missing<O: Objects + ?Sized>(objects: &O, ids: &[ObjectId]) -> Result<Vec<ObjectId>> {
+    let mut out = Vec::new();
+    for id in ids {
+        if !objects.contains(id)? {
+            out.push(*id);
+        }
+    }
+    Ok(out)
+}
+
+struct Walker<'a, O: Objects + ?Sized> {
+    objects: &'a O,
+    seen: HashSet<ObjectId>,
+    out: Reachable,
+    tolerant: bool,
+}
+
+impl<O: Objects + ?Sized> Walker<'_, O> {
+    fn fail(&mut self, e: Error) -> Result<()> {
+        if self.tolerant {
+            self.out.problems.push(e.to_string());
+            Ok(())
+        } else {
+            Err(e)
+        }
+    }
+
+    fn commit(&mut self, id: CommitId) -> Result<()> {
+        if !self.seen.insert(id.0) {
+            return Ok(());
+        }
+        let loaded = self
+            .objects
+            .get_kind(&id.0, ObjectKind::Commit)
+            .and_then(|b| check_hash(&id.0, &b).map(|()| b))
+            .and_then(|b| Commit::parse(id, &b));
+        match loaded {
+            Ok(c) => {
+                self.tree(c.root)?;
+                self.out.objects.push((id.0, ObjectKind::Commit));
+                Ok(())
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn tree(&mut self, id: TreeId) -> Result<()> {
+        if !self.seen.insert(id.0) {
+            return Ok(());
+        }
+        let node = self
+            .objects
+            .get_kind(&id.0, ObjectKind::Tree)
+            .and_then(|b| check_hash(&id.0, &b).and_then(|()| tree::decode_node(&id.0, &b)));
+        let node = match node {
+            Ok((n, _)) => n,
+            Err(e) => return self.fail(e),
+        };
+        for (child, kind) in tree::node_refs(&node) {
+            match kind {
+                ObjectKind::Tree => self.tree(TreeId(child))?,
+                ObjectKind::Blob => self.blob(child)?,
+                _ => self.leaf(child, kind),
+            }
+        }
+        self.out.objects.push((id.0, ObjectKind::Tree));
+        Ok(())
+    }
+
+    fn leaf(&mut self, id: ObjectId, kind: ObjectKind) {
+        if self.seen.insert(id) {
+            self.out.objects.push((id, kind));
+        }
+    }
+
+    fn blob(&mut self, id: ObjectId) -> Result<()> {
+        if self.seen.contains(&id) {
+            return Ok(());
+        }
+        match self.objects.kind_of(&id) {
+            Ok(Some(ObjectKind::Chunks)) => {
+                self.seen.insert(id);
+                let list = self
+                    .objects
+                    .get_kind(&id, ObjectKind::Chunks)
+                    .and_then(|b| decode_list(&id, &b));
+                match list {
+                    Ok((_, chunks)) => {
+                        for (c, _) in chunks {
+                            self.leaf(c, ObjectKind::Blob);
+                        }
+                        self.out.objects.push((id, ObjectKind::Chunks));
+                        Ok(())
+                    }
+                    Err(e) => self.fail(e),
+                }
+            }
+            Ok(Some(_)) => {
+                self.leaf(id, ObjectKind::Blob);
+                Ok(())
+            }
+            Ok(None) => {
+                self.seen.insert(id);
+                self.fail(Error::MissingObject(id))
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+}
+
+fn check_hash(id: &ObjectId, bytes: &[u8]) -> Result<()> {
+    if ObjectId::of(bytes) == *id {
+        Ok(())
+    } else {
+        Err(Error::CorruptObject {
+            id: *id,
+            reason: "content does not match its id".into(),
+        })
+    }
+}
+
+/// Checks an object's content against its id: hash, and for chunk lists the hash of the
+/// listed content (each chunk checked too). Returns the logical size.
+pub fn check_object<O: Objects + ?Sized>(objects: &O, id: &ObjectId) -> Result<u64> {
+    let (kind, bytes) = objects.get_raw(id)?.ok_or(Error::MissingObject(*id))?;
+    if kind != ObjectKind::Chunks {
+        check_hash(id, &bytes)?;
+        return Ok(bytes.len() as u64);
+    }
+    let (total, chunks) = decode_list(id, &bytes)?;
+    for (c, _) in &chunks {
+        check_object(objects, c)?;
+    }
+    let mut reader = BlobReader::open(objects, &BlobId(*id))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| Error::CorruptObject {
+            id: *id,
+            reason: e.to_string(),
+        })?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    if ObjectId(hasher.finalize().into()) != *id {
+        return Err(Error::CorruptObject {
+            id: *id,
+            reason: "chunks do not add up to the blob's content".into(),
+        });
+    }
+    Ok(total)
+}
+
+/// Writes objects as a stream.
+#[derive(Debug)]
+pub struct StreamWriter<W: Write> {
+    out: W,
+    count: u64,
+    raw_bytes: u64,
+    sent_bytes: u64,
+}
+
+impl<W: Write> StreamWriter<W> {
+    /// Starts a stream.
+    pub fn new(mut out: W) -> Result<Self> {
+        out.write_all(STREAM_MAGIC).map_err(stream_io)?;
+        Ok(Self {
+            out,
+            count: 0,
+            raw_bytes: 0,
+            sent_bytes: STREAM_MAGIC.len() as u64,
+        })
+    }
+
+    /// Appends one object, compressed when that pays.
+    pub fn object(&mut self, kind: ObjectKind, id: &ObjectId, raw: &[u8]) -> Result<()> {
+        let compressed = zstd::bulk::compress(raw, 1).ok();
+        let (codec, stored): (u8, &[u8]) = match &compressed {
+            Some(c) if c.len() < raw.len() - raw.len() / 16 => (1, c),
+            _ => (0, raw),
+        };
+        let mut head = Vec::with_capacity(48);
+        head.push(1);
+        head.push(kind as u8);
+        head.extend_from_slice(&id.0);
+        put_varint(&mut head, raw.len() as u64);
+        head.push(codec);
+        put_varint(&mut head, stored.len() as u64);
+        self.out.write_all(&head).map_err(stream_io)?;
+        self.out.write_all(stored).map_err(stream_io)?;
+        self.count += 1;
+        self.raw_bytes += raw.len() as u64;
+        self.sent_bytes += (head.len() + stored.len()) as u64;
+        Ok(())
+    }
+
+    /// Copies objects from a store, in the order given.
+    pub fn objects_from<O: Objects + ?Sized>(
+        &mut self,
+        objects: &O,
+        ids: &[(ObjectId, ObjectKind)],
+    ) -> Result<()> {
+        for (id, _) in ids {
+            let (kind, bytes) = objects.get_raw(id)?.ok_or(Error::MissingObject(*id))?;
+            self.object(kind, id, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the stream; returns (objects, raw bytes, bytes written) and the writer.
+    pub fn finish(mut self) -> Result<(StreamStats, W)> {
+        let mut end = vec![0u8];
+        put_varint(&mut end, self.count);
+        self.out.write_all(&end).map_err(stream_io)?;
+        self.out.flush().map_err(stream_io)?;
+        let stats = StreamStats {
+            objects: self.count,
+            raw_bytes: self.raw_bytes,
+            stream_bytes: self.sent_bytes + end.len() as u64,
+        };
+        Ok((stats, self.out))
+    }
+}
+
+/// Counts of a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StreamStats {
+    /// Objects in it.
+    pub objects: u64,
+    /// Their uncompressed bytes.
+    pub raw_bytes: u64,
+    /// Bytes on the wire.
+    pub stream_bytes: u64,
+}
+
+/// Limits on what a received stream may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+    /// At most this many objects.
+    pub max_objects: u64,
+    /// At most this many uncompressed bytes in all.
+    pub max_raw_bytes: u64,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            max_objects: 100_000_000,
+            max_raw_bytes: 1 << 40,
+        }
+    }
+}
+
+fn stream_io(e: std::io::Error) -> Error {
+    Error::InvalidArchive(format!("object stream: {e}"))
+}
+
+/// Reads a stream into `sink`, verifying every object against its id before storing it.
+/// Stops at the first bad object; what was stored before stays in `sink` (callers stage).
+pub fn read_stream<R: Read, O: Objects + ?Sized>(
+    mut input: R,
+    sink: &O,
+    limits: StreamLimits,
+) -> Result<(StreamStats, Vec<ObjectId>)> {
+    let bad = |m: String| Error::InvalidArchive(m);
+    let mut magic = [0u8; 8];
+    input
+        .read_exact(&mut magic)
+        .map_err(|_| bad("object stream is empty or truncated".into()))?;
+    if &magic != STREAM_MAGIC {
+        return Err(bad("not a podstack object stream (bad magic)".into()));
+    }
+    let mut stats = StreamStats::default();
+    let mut ids = Vec::new();
+    loop {
+        match read_u8(&mut input)? {
+            0 => {
+                let count = read_varint(&mut input)?;
+                if count != stats.objects {
+                    return Err(bad(format!(
+                        "stream ends claiming {count} objects, it held {}",
+                        stats.objects
+                    )));
+                }
+                return Ok((stats, ids));
+            }
+            1 => {}
+            t => return Err(bad(format!("unknown frame tag {t}"))),
+        }
+        let kind = ObjectKind::from_u8(read_u8(&mut input)?)
+            .ok_or_else(|| bad("unknown object kind".into()))?;
+        let mut id = [0u8; 32];
+        input
+            .read_exact(&mut id)
+            .map_err(|_| bad("stream truncated".into()))?;
+        let id = ObjectId(id);
+        let raw_len = read_varint(&mut input)?;
+        let codec = read_u8(&mut input)?;
+        let stored_len = read_varint(&mut input)?;
+        if raw_len > MAX_OBJECT as u64 || stored_len > raw_len + 1024 {
+            return Err(bad(format!(
+                "object {} claims an absurd size ({raw_len} bytes)",
+                id.short()
+            )));
+        }
+        stats.objects += 1;
+        stats.raw_bytes += raw_len;
+        if stats.objects > limits.max_objects || stats.raw_bytes > limits.max_raw_bytes {
+            return Err(bad("stream holds more than its limits allow".into()));
+        }
+        let mut stored = vec![0u8; stored_len as usize];
+        input
+            .read_exact(&mut stored)
+            .map_err(|_| bad("stream truncated".into()))?;
+        let raw = match codec {
+            0 => stored,
+            1 => zstd::bulk::decompress(&stored, raw_len as usize)
+                .map_err(|e| bad(format!("object {} does not decompress: {e}", id.short())))?,
+            c => return Err(bad(format!("unknown codec {c}"))),
+        };
+        if raw.len() as u64 != raw_len {
+            return Err(bad(format!("object {} has the wrong length", id.short())));
+        }
+        receive(sink, kind, id, &raw)?;
+        ids.push(id);
+    }
+}
+
+/// Verifies one received object and stores it.
+fn receive<O: Objects + ?Sized>(
+    sink: &O,
+    kind: ObjectKind,
+    id: ObjectId,
+    raw: &[u8],
+) -> Result<()> {
+    let wrong = || Error::InvalidArchive(format!("object {} does not match its id", id.short()));
+    if kind == ObjectKind::Chunks {
+        decode_list(&id, raw).map_err(|e| Error::InvalidArchive(e.to_string()))?;
+        sink.put_raw(kind, id, raw)?;
+        return check_object(sink, &id)
+            .map(|_| ())
+            .map_err(|e| Error::InvalidArchive(format!("chunk list {}: {e}", id.short())));
+    }
+    if ObjectId::of(raw) != id {
+        return Err(wrong());
+    }
+    sink.put_raw(kind, id, raw)?;
+    Ok(())
+}
+
+fn read_u8<R: Read>(r: &mut R) -> Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)
+        .map_err(|_| Error::InvalidArchive("object stream truncated".into()))?;
+    Ok(b[0])
+}
+
+fn read_varint<R: Read>(r: &mut R) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = read_u8(r)?;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(Error::InvalidArchive("bad varint in object stream".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blob::put_blob;
+    use crate::commit::CommitOptions;
+    use crate::document::{Document, blob_ref};
+    use crate::object::MemObjects;
+    use crate::path::StatePath;
+    use crate::tree::Entry;
+    use serde_json::json;
+
+    fn commit_with(o: &MemObjects, n: u64, body_len: usize) -> CommitId {
+        let body: Vec<u8> = (0..body_len).map(|i| (i * 7 + n as usize) as u8).collect();
+        let b = put_blob(o, &body).expect("blob").blob;
+        let d = Document::new(json!({"schema": "s3.object/1", "n": n, "body": blob_ref(&b)}))
+            .expect("doc");
+        let e = Entry::store_doc(o, &d).expect("store");
+        let root = tree::build(
+            o,
+            vec![(
+                StatePath::parse(&format!("a/r/s3/object/k{n}")).expect("p"),
+                e,
+            )],
+        )
+        .expect("build");
+        Commit::new(o, root, CommitOptions::default())
+            .expect("c")
+            .store(o)
+            .expect("store")
+    }
+
+    #[test]
+    fn stream_round_trip_moves_exactly_the_reachable_objects() {
+        let src = MemObjects::new();
+        let c = commit_with(&src, 1, 600_000);
+        let r = reachable(&src, &[c], &HashSet::new(), false).expect("reachable");
+        assert_eq!(r.objects.last().map(|o| o.0), Some(c.0));
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        w.objects_from(&src, &r.objects).expect("objects");
+        let (stats, bytes) = w.finish().expect("finish");
+        let dst = MemObjects::new();
+        let (got, ids) = read_stream(&bytes[..], &dst, StreamLimits::default()).expect("read");
+        assert_eq!(got.objects, stats.objects);
+        assert_eq!(ids.len(), r.objects.len());
+        assert!(
+            reachable(&dst, &[c], &HashSet::new(), false)
+                .expect("complete")
+                .problems
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn exclude_skips_what_the_other_side_has() {
+        let o = MemObjects::new();
+        let c1 = commit_with(&o, 1, 10);
+        let c2 = commit_with(&o, 2, 10);
+        let have = have_set(&o, &[c1]).expect("have");
+        let r = reachable(&o, &[c2], &have, false).expect("reachable");
+        assert!(r.objects.iter().all(|(id, _)| !have.contains(id)));
+        assert!(!r.objects.is_empty());
+    }
+
+    #[test]
+    fn tampered_truncated_and_random_streams_are_refused() {
+        let src = MemObjects::new();
+        let c = commit_with(&src, 1, 1000);
+        let r = reachable(&src, &[c], &HashSet::new(), false).expect("reachable");
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        w.objects_from(&src, &r.objects).expect("objects");
+        let (_, bytes) = w.finish().expect("finish");
+        let mut tampered = bytes.clone();
+        let n = tampered.len();
+        tampered[n - 10] ^= 1;
+        for bad in [
+            &tampered[..],
+            &bytes[..bytes.len() - 5],
+            b"random bytes, not a stream",
+            &[],
+        ] {
+            let dst = MemObjects::new();
+            let err = read_stream(bad, &dst, StreamLimits::default()).expect_err("refused");
+            assert!(matches!(err, Error::InvalidArchive(_)), "{err}");
+        }
+    }
+}
