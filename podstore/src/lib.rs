@@ -17,6 +17,9 @@
 //!   file primitives.
 //! - `pack`, `store`: the packed object storage; `pods`: pod names, versions and refs.
 //! - `chunker`, `blob`, `document`, `path`, `tree`, `commit`: the state model.
+//! - `diff`, `merge`: leaf-level differences and the four merge strategies.
+//! - `transfer`, `archive`, `maintenance`: reachability and verified object streams,
+//!   single-file archives, named refs, verify and gc.
 //!
 //! Formats are described in each module's docs and in `docs/formats.md`.
 
@@ -24,11 +27,13 @@ mod archive;
 mod blob;
 pub mod chunker;
 mod commit;
+pub mod diff;
 mod document;
 mod error;
 mod fsutil;
 mod id;
 mod maintenance;
+pub mod merge;
 mod object;
 mod pack;
 mod path;
@@ -42,12 +47,14 @@ pub use archive::{
 };
 pub use blob::{BlobInfo, BlobReader, BlobWrite, BlobWriter, CHUNK_THRESHOLD, put_blob};
 pub use commit::{COMMIT_FORMAT, Commit, CommitOptions, ServiceInfo, service_counts};
+pub use diff::{Change, ChangeKind, DiffSummary, ScopeCounts, diff, diff_commits, summarize};
 pub use document::{Document, blob_ref, canonical_bytes};
 pub use error::{Error, Result};
 pub use fsutil::{format_rfc3339, now_unix};
 pub use id::{BlobId, CommitId, DocId, ObjectId, TreeId};
 pub use maintenance::{GcReport, VerifyReport, VersionCheck, gc, verify};
-pub use object::{MemObjects, ObjectKind, Objects, Overlay};
+pub use merge::{Conflict, ConflictKind, MergeOutcome, Strategy, merge};
+pub use object::{MemObjects, ObjectKind, Objects, Overlay, StoredObject};
 pub use pack::MAX_OBJECT;
 pub use path::StatePath;
 pub use pods::{Expect, PodRef, PodSummary, VersionInfo, closest, validate_name};

@@ -56,7 +56,7 @@ impl ObjectKind {
 /// hashes) or, for chunk lists, through the blob writer (which hashes the content it lists).
 pub trait Objects: Send + Sync {
     /// The object's kind and stored bytes, or `None` when absent.
-    fn get_raw(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>>;
+    fn get_raw(&self, id: &ObjectId) -> Result<Option<StoredObject>>;
     /// Stores an object under `id` unless present. Returns whether it was new.
     fn put_raw(&self, kind: ObjectKind, id: ObjectId, bytes: &[u8]) -> Result<bool>;
     /// Whether the object is present.
@@ -88,10 +88,13 @@ pub trait Objects: Send + Sync {
     }
 }
 
+/// A stored object: its kind and bytes.
+pub type StoredObject = (ObjectKind, Arc<Vec<u8>>);
+
 /// An in-memory object store: for tests, dry runs and staging.
 #[derive(Debug, Default)]
 pub struct MemObjects {
-    map: RwLock<HashMap<ObjectId, (ObjectKind, Arc<Vec<u8>>)>>,
+    map: RwLock<HashMap<ObjectId, StoredObject>>,
 }
 
 impl MemObjects {
@@ -123,7 +126,7 @@ impl MemObjects {
 }
 
 impl Objects for MemObjects {
-    fn get_raw(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+    fn get_raw(&self, id: &ObjectId) -> Result<Option<StoredObject>> {
         Ok(self.map.read().ok().and_then(|m| m.get(id).cloned()))
     }
 
@@ -165,7 +168,7 @@ impl<'a, B: Objects + ?Sized> Overlay<'a, B> {
 }
 
 impl<B: Objects + ?Sized> Objects for Overlay<'_, B> {
-    fn get_raw(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+    fn get_raw(&self, id: &ObjectId) -> Result<Option<StoredObject>> {
         match self.top.get_raw(id)? {
             Some(v) => Ok(Some(v)),
             None => self.base.get_raw(id),

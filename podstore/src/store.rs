@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::id::ObjectId;
-use crate::object::{ObjectKind, Objects, poisoned};
+use crate::object::{ObjectKind, Objects, StoredObject, poisoned};
 use crate::pack::{self, FinishedPack, Loc, PackWriter};
 
 /// The store format this build reads and writes.
@@ -63,9 +63,12 @@ struct Inner {
     level: i32,
     index: RwLock<Index>,
     writer: Mutex<Option<PackWriter>>,
-    cache: Mutex<VecDeque<((u32, u64), Arc<Vec<u8>>)>>,
+    cache: Mutex<BlockCache>,
     problems: Mutex<Vec<String>>,
 }
+
+/// Recently decoded blocks, keyed by (pack number, block offset).
+type BlockCache = VecDeque<((u32, u64), Arc<Vec<u8>>)>;
 
 #[derive(Debug, Default)]
 struct Index {
@@ -311,7 +314,7 @@ impl Store {
         }
     }
 
-    fn read_committed(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+    fn read_committed(&self, id: &ObjectId) -> Result<Option<StoredObject>> {
         let idx = self.inner.index.read().map_err(|_| poisoned())?;
         let Some(&(pack_no, loc)) = idx.map.get(id) else {
             return Ok(None);
@@ -403,7 +406,7 @@ impl Drop for Staging {
 }
 
 impl Objects for Staging {
-    fn get_raw(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+    fn get_raw(&self, id: &ObjectId) -> Result<Option<StoredObject>> {
         {
             let w = self.writer.lock().map_err(|_| poisoned())?;
             if let Some(writer) = w.as_ref()
@@ -499,7 +502,7 @@ fn check_marker(root: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Objects for Store {
-    fn get_raw(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Arc<Vec<u8>>)>> {
+    fn get_raw(&self, id: &ObjectId) -> Result<Option<StoredObject>> {
         if let Some(v) = self.read_committed(id)? {
             return Ok(Some(v));
         }

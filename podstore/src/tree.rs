@@ -28,7 +28,7 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, DocId, ObjectId, TreeId};
 use crate::object::{ObjectKind, Objects, Reader, put_varint};
-use crate::path::StatePath;
+use crate::path::{MAX_SEGMENT, StatePath};
 
 /// A directory with more names than this is sharded.
 pub const MAX_FLAT: usize = 256;
@@ -126,11 +126,11 @@ impl Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Node {
     Flat(Vec<(String, Entry)>),
-    Sharded {
-        depth: u8,
-        slots: [Option<(TreeId, Summary)>; FANOUT],
-    },
+    Sharded { depth: u8, slots: Box<Slots> },
 }
+
+/// The 16 children of a sharded node.
+pub(crate) type Slots = [Option<(TreeId, Summary)>; FANOUT];
 
 fn nibble(name: &str, depth: u8) -> usize {
     let h = Sha256::digest(name.as_bytes());
@@ -186,7 +186,7 @@ fn encode_flat(entries: &[(String, Entry)]) -> (Vec<u8>, Summary) {
     (out, summary)
 }
 
-fn encode_sharded(depth: u8, slots: &[Option<(TreeId, Summary)>; FANOUT]) -> (Vec<u8>, Summary) {
+fn encode_sharded(depth: u8, slots: &Slots) -> (Vec<u8>, Summary) {
     let mut summary = Summary::default();
     for (_, s) in slots.iter().flatten() {
         summary.names += s.names;
@@ -241,6 +241,9 @@ fn decode_flat(r: &mut Reader<'_>) -> Result<(Node, Summary), String> {
         let name = std::str::from_utf8(r.bytes(len)?)
             .map_err(|_| "entry name is not UTF-8")?
             .to_owned();
+        if name.is_empty() || name.len() > MAX_SEGMENT || name.contains('\0') {
+            return Err(format!("entry name {name:?} is not a valid path segment"));
+        }
         if entries.last().is_some_and(|(prev, _)| *prev >= name) {
             return Err(format!("entry {name:?} out of order"));
         }
@@ -282,7 +285,7 @@ fn decode_sharded(r: &mut Reader<'_>) -> Result<(Node, Summary), String> {
         return Err("shard depth out of range".into());
     }
     let summary = decode_summary(r)?;
-    let mut slots: [Option<(TreeId, Summary)>; FANOUT] = Default::default();
+    let mut slots: Box<Slots> = Box::default();
     for slot in slots.iter_mut() {
         *slot = match r.u8()? {
             0 => None,
@@ -292,6 +295,10 @@ fn decode_sharded(r: &mut Reader<'_>) -> Result<(Node, Summary), String> {
     }
     if !r.is_empty() {
         return Err("trailing bytes in a sharded node".into());
+    }
+    let (_, sum) = encode_sharded(depth, &slots);
+    if sum != summary || (summary.names as usize) <= MAX_FLAT {
+        return Err("sharded node counts do not match its slots".into());
     }
     Ok((Node::Sharded { depth, slots }, summary))
 }
@@ -321,7 +328,7 @@ fn write_dir<O: Objects + ?Sized>(
     for (name, e) in entries {
         parts[nibble(&name, depth)].push((name, e));
     }
-    let mut slots: [Option<(TreeId, Summary)>; FANOUT] = Default::default();
+    let mut slots: Box<Slots> = Box::default();
     for (slot, part) in slots.iter_mut().zip(parts) {
         if !part.is_empty() {
             *slot = Some(write_dir(objects, part, depth + 1)?);
@@ -496,11 +503,12 @@ fn update_level<O: Objects + ?Sized>(
             .filter(|c| c.0.len() > 1)
             .map(|c| (&c.0[1..], c.1))
             .collect();
-        if deeper.is_empty() {
-            level.push((
-                name.clone(),
-                direct.expect("works because the group is non-empty"),
-            ));
+        let leaf_replaces_dir =
+            matches!(direct, Some(Some(_))) && deeper.iter().all(|c| c.1.is_none());
+        if deeper.is_empty() || leaf_replaces_dir {
+            // A leaf set here replaces any directory below; deletions under it are moot.
+            let change = direct.expect("works because the group is non-empty");
+            level.push((name.clone(), change));
             continue;
         }
         let here = at.join(name);
