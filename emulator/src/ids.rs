@@ -1,0 +1,68 @@
+//! Unique ids: request ids, version ids, upload ids. Unpredictable enough for an emulator
+//! (SHA-256 of time, process id and a counter), unique within a process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn raw() -> [u8; 32] {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(n.to_le_bytes());
+    h.update(t.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.finalize().into()
+}
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `len` characters of [0-9A-Za-z].
+pub fn alnum(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in raw() {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[(b % 62) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A UUID-shaped request id.
+pub fn request_id() -> String {
+    let h: String = raw().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Lower-case hex of `n` random bytes.
+pub fn hex(n: usize) -> String {
+    raw().iter().take(n).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_shaped() {
+        let a = alnum(32);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, alnum(32));
+        assert_eq!(request_id().len(), 36);
+    }
+}

@@ -1,0 +1,230 @@
+//! S3: REST-XML over path-style and virtual-hosted URLs.
+//!
+//! `router` maps a request to an [`router::Op`]; handlers are grouped by resource
+//! (`bucket`, `object`, `list`, `multipart`); `state` is the in-memory model whose bodies
+//! live in the pod store; `ingest` streams bodies in, `output` streams them out.
+
+pub mod bucket;
+pub mod error;
+pub mod ingest;
+pub mod list;
+pub mod multipart;
+pub mod object;
+pub mod output;
+pub mod router;
+pub mod state;
+pub mod xml;
+
+use std::sync::RwLock;
+
+use hyper::body::Incoming;
+use hyper::{HeaderMap, Response};
+use podstore::Store;
+
+use crate::body::Body;
+use crate::http_util::Query;
+use error::{S3Error, S3Result, codes};
+use router::Op;
+use state::S3State;
+
+/// Who and what a request is about, once routed to S3.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// HTTP method.
+    pub method: String,
+    /// Bucket from the host or the first path segment.
+    pub bucket: Option<String>,
+    /// Key (decoded), when the path names one.
+    pub key: Option<String>,
+    /// Query parameters.
+    pub query: Query,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Account derived from the credential.
+    pub account: String,
+    /// Region from the credential scope.
+    pub region: String,
+    /// Request id echoed in headers and errors.
+    pub request_id: String,
+    /// The request path, for error bodies.
+    pub resource: String,
+}
+
+impl Ctx {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        ingest::header(&self.headers, name)
+    }
+
+    /// The bucket name (routing guarantees one for bucket and object operations).
+    pub fn bucket(&self) -> &str {
+        self.bucket.as_deref().unwrap_or_default()
+    }
+
+    /// The key (routing guarantees one for object operations).
+    pub fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or_default()
+    }
+}
+
+/// The S3 service: its state and the store holding bodies.
+#[derive(Debug)]
+pub struct S3 {
+    /// Where bodies go.
+    pub store: Store,
+    /// Buckets and objects.
+    pub state: RwLock<S3State>,
+}
+
+impl S3 {
+    /// An empty S3 over `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            state: RwLock::new(S3State::default()),
+        }
+    }
+
+    /// Reads the state.
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, S3State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the state.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, S3State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles one request; errors become S3 XML error responses.
+    pub async fn handle(&self, ctx: Ctx, body: Incoming) -> Response<Body> {
+        match self.dispatch(&ctx, body).await {
+            Ok(r) => r,
+            Err(e) => error_response(&ctx, &e),
+        }
+    }
+
+    async fn dispatch(&self, ctx: &Ctx, body: Incoming) -> S3Result<Response<Body>> {
+        let copy = ctx.header("x-amz-copy-source").is_some();
+        let op = router::route(
+            &ctx.method,
+            ctx.bucket.as_deref(),
+            ctx.key.as_deref(),
+            &ctx.query,
+            copy,
+        )
+        .ok_or_else(|| codes::method_not_allowed(&ctx.method))?;
+        if ctx.key.as_ref().is_some_and(|k| k.len() > 1024) {
+            return Err(codes::key_too_long());
+        }
+        use Op::*;
+        match op {
+            ListBuckets => bucket::list_buckets(self, ctx),
+            CreateBucket => bucket::create(self, ctx, body).await,
+            DeleteBucket => bucket::delete(self, ctx),
+            HeadBucket => bucket::head(self, ctx),
+            GetBucketLocation => bucket::location(self, ctx),
+            PutBucketVersioning => bucket::put_versioning(self, ctx, body).await,
+            GetBucketVersioning => bucket::get_versioning(self, ctx),
+            PutBucketTagging => bucket::put_tagging(self, ctx, body).await,
+            GetBucketTagging => bucket::get_tagging(self, ctx),
+            DeleteBucketTagging => bucket::delete_tagging(self, ctx),
+            PutBucketPolicy => bucket::put_config(self, ctx, body, "policy").await,
+            GetBucketPolicy => bucket::get_config(self, ctx, "policy"),
+            DeleteBucketPolicy => bucket::delete_config(self, ctx, "policy"),
+            PutBucketCors => bucket::put_config(self, ctx, body, "cors").await,
+            GetBucketCors => bucket::get_config(self, ctx, "cors"),
+            DeleteBucketCors => bucket::delete_config(self, ctx, "cors"),
+            PutBucketLifecycleConfiguration => {
+                bucket::put_config(self, ctx, body, "lifecycle").await
+            }
+            GetBucketLifecycleConfiguration => bucket::get_config(self, ctx, "lifecycle"),
+            DeleteBucketLifecycle => bucket::delete_config(self, ctx, "lifecycle"),
+            PutBucketNotificationConfiguration => {
+                bucket::put_config(self, ctx, body, "notification").await
+            }
+            GetBucketNotificationConfiguration => bucket::get_config(self, ctx, "notification"),
+            ListObjects => list::list_objects(self, ctx, false),
+            ListObjectsV2 => list::list_objects(self, ctx, true),
+            ListObjectVersions => list::list_versions(self, ctx),
+            ListMultipartUploads => list::list_uploads(self, ctx),
+            DeleteObjects => object::delete_objects(self, ctx, body).await,
+            PutObject => object::put(self, ctx, body).await,
+            CopyObject => object::copy(self, ctx),
+            GetObject => object::get(self, ctx, false).await,
+            HeadObject => object::get(self, ctx, true).await,
+            DeleteObject => object::delete(self, ctx),
+            PutObjectTagging => object::put_tagging(self, ctx, body).await,
+            GetObjectTagging => object::get_tagging(self, ctx),
+            DeleteObjectTagging => object::delete_tagging(self, ctx),
+            GetObjectAttributes => object::attributes(self, ctx),
+            CreateMultipartUpload => multipart::create(self, ctx),
+            UploadPart => multipart::upload_part(self, ctx, body).await,
+            UploadPartCopy => multipart::upload_part_copy(self, ctx),
+            CompleteMultipartUpload => multipart::complete(self, ctx, body).await,
+            AbortMultipartUpload => multipart::abort(self, ctx),
+            ListParts => multipart::list_parts(self, ctx),
+            Unsupported(name) => Err(codes::not_implemented(name)),
+        }
+    }
+}
+
+/// A response with status, headers and an XML body.
+pub fn xml(status: u16, xml: String) -> Response<Body> {
+    let mut r = Response::new(Body::full(xml));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
+    r
+}
+
+/// An empty response with a status.
+pub fn empty(status: u16) -> Response<Body> {
+    let mut r = Response::new(Body::Empty);
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    r
+}
+
+/// Sets a header when the value is valid (invalid values are dropped, never a panic).
+pub fn set_header(r: &mut Response<Body>, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        hyper::header::HeaderName::from_bytes(name.as_bytes()),
+        hyper::header::HeaderValue::from_bytes(value.as_bytes()),
+    ) {
+        r.headers_mut().insert(n, v);
+    }
+}
+
+/// Renders an error; HEAD responses carry no body.
+pub fn error_response(ctx: &Ctx, e: &S3Error) -> Response<Body> {
+    let mut r = if ctx.method == "HEAD" {
+        empty(e.status)
+    } else {
+        xml(e.status, e.to_xml(&ctx.resource, &ctx.request_id))
+    };
+    if e.extra
+        .iter()
+        .any(|(k, v)| *k == "DeleteMarker" && v == "true")
+    {
+        set_header(&mut r, "x-amz-delete-marker", "true");
+    }
+    r
+}
+
+/// Parses an XML request body.
+pub fn parse_xml(bytes: &[u8]) -> S3Result<xml::Node> {
+    xml::parse(bytes).map_err(|_| codes::malformed_xml())
+}
+
+/// Validates a bucket name against S3's rules for new buckets.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+}

@@ -1,0 +1,394 @@
+//! The pure S3 router: (method, bucket, key, query, copy-source header) → [`Op`].
+//!
+//! No I/O and no state: unit-tested as a table. Sub-resources we do not implement route to
+//! [`Op::Unsupported`] with the AWS operation name, answered as `NotImplemented`.
+
+use crate::http_util::Query;
+
+/// An S3 operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Op {
+    ListBuckets,
+    CreateBucket,
+    DeleteBucket,
+    HeadBucket,
+    GetBucketLocation,
+    PutBucketVersioning,
+    GetBucketVersioning,
+    ListObjects,
+    ListObjectsV2,
+    ListObjectVersions,
+    ListMultipartUploads,
+    DeleteObjects,
+    PutBucketTagging,
+    GetBucketTagging,
+    DeleteBucketTagging,
+    PutBucketPolicy,
+    GetBucketPolicy,
+    DeleteBucketPolicy,
+    PutBucketCors,
+    GetBucketCors,
+    DeleteBucketCors,
+    PutBucketLifecycleConfiguration,
+    GetBucketLifecycleConfiguration,
+    DeleteBucketLifecycle,
+    PutBucketNotificationConfiguration,
+    GetBucketNotificationConfiguration,
+    PutObject,
+    CopyObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+    PutObjectTagging,
+    GetObjectTagging,
+    DeleteObjectTagging,
+    GetObjectAttributes,
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+    /// A known S3 operation podstack does not implement (its AWS name).
+    Unsupported(&'static str),
+}
+
+/// Bucket sub-resources we do not implement: (query key, GET name, PUT name, DELETE name).
+const UNSUPPORTED_BUCKET: &[(&str, &str, &str, &str)] = &[
+    ("acl", "GetBucketAcl", "PutBucketAcl", "DeleteBucketAcl"),
+    (
+        "website",
+        "GetBucketWebsite",
+        "PutBucketWebsite",
+        "DeleteBucketWebsite",
+    ),
+    (
+        "logging",
+        "GetBucketLogging",
+        "PutBucketLogging",
+        "DeleteBucketLogging",
+    ),
+    (
+        "encryption",
+        "GetBucketEncryption",
+        "PutBucketEncryption",
+        "DeleteBucketEncryption",
+    ),
+    (
+        "replication",
+        "GetBucketReplication",
+        "PutBucketReplication",
+        "DeleteBucketReplication",
+    ),
+    (
+        "ownershipControls",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "DeleteBucketOwnershipControls",
+    ),
+    (
+        "publicAccessBlock",
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
+    ),
+    (
+        "accelerate",
+        "GetBucketAccelerateConfiguration",
+        "PutBucketAccelerateConfiguration",
+        "DeleteBucketAccelerateConfiguration",
+    ),
+    (
+        "requestPayment",
+        "GetBucketRequestPayment",
+        "PutBucketRequestPayment",
+        "DeleteBucketRequestPayment",
+    ),
+    (
+        "policyStatus",
+        "GetBucketPolicyStatus",
+        "PutBucketPolicyStatus",
+        "DeleteBucketPolicyStatus",
+    ),
+    (
+        "object-lock",
+        "GetObjectLockConfiguration",
+        "PutObjectLockConfiguration",
+        "DeleteObjectLockConfiguration",
+    ),
+    (
+        "analytics",
+        "GetBucketAnalyticsConfiguration",
+        "PutBucketAnalyticsConfiguration",
+        "DeleteBucketAnalyticsConfiguration",
+    ),
+    (
+        "metrics",
+        "GetBucketMetricsConfiguration",
+        "PutBucketMetricsConfiguration",
+        "DeleteBucketMetricsConfiguration",
+    ),
+    (
+        "inventory",
+        "GetBucketInventoryConfiguration",
+        "PutBucketInventoryConfiguration",
+        "DeleteBucketInventoryConfiguration",
+    ),
+    (
+        "intelligent-tiering",
+        "GetBucketIntelligentTieringConfiguration",
+        "PutBucketIntelligentTieringConfiguration",
+        "DeleteBucketIntelligentTieringConfiguration",
+    ),
+];
+
+/// Object sub-resources we do not implement.
+const UNSUPPORTED_OBJECT: &[(&str, &str, &str)] = &[
+    ("acl", "GetObjectAcl", "PutObjectAcl"),
+    ("retention", "GetObjectRetention", "PutObjectRetention"),
+    ("legal-hold", "GetObjectLegalHold", "PutObjectLegalHold"),
+    ("torrent", "GetObjectTorrent", "GetObjectTorrent"),
+    ("restore", "RestoreObject", "RestoreObject"),
+    ("select", "SelectObjectContent", "SelectObjectContent"),
+];
+
+/// Routes a request. `None` when the method does not apply to the resource.
+pub fn route(
+    method: &str,
+    bucket: Option<&str>,
+    key: Option<&str>,
+    q: &Query,
+    copy_source: bool,
+) -> Option<Op> {
+    match (bucket, key) {
+        (None, _) => (method == "GET").then_some(Op::ListBuckets),
+        (Some(_), None) => bucket_op(method, q),
+        (Some(_), Some(_)) => object_op(method, q, copy_source),
+    }
+}
+
+fn bucket_op(method: &str, q: &Query) -> Option<Op> {
+    use Op::*;
+    for (sub, get, put, delete) in UNSUPPORTED_BUCKET {
+        if q.has(sub) {
+            return Some(Unsupported(match method {
+                "GET" | "HEAD" => get,
+                "PUT" => put,
+                _ => delete,
+            }));
+        }
+    }
+    let pick = |get, put, delete| match method {
+        "GET" => Some(get),
+        "PUT" => Some(put),
+        "DELETE" => Some(delete),
+        _ => None,
+    };
+    if q.has("versioning") {
+        return match method {
+            "GET" => Some(GetBucketVersioning),
+            "PUT" => Some(PutBucketVersioning),
+            _ => None,
+        };
+    }
+    if q.has("tagging") {
+        return pick(GetBucketTagging, PutBucketTagging, DeleteBucketTagging);
+    }
+    if q.has("policy") {
+        return pick(GetBucketPolicy, PutBucketPolicy, DeleteBucketPolicy);
+    }
+    if q.has("cors") {
+        return pick(GetBucketCors, PutBucketCors, DeleteBucketCors);
+    }
+    if q.has("lifecycle") {
+        return pick(
+            GetBucketLifecycleConfiguration,
+            PutBucketLifecycleConfiguration,
+            DeleteBucketLifecycle,
+        );
+    }
+    if q.has("notification") {
+        return match method {
+            "GET" => Some(GetBucketNotificationConfiguration),
+            "PUT" => Some(PutBucketNotificationConfiguration),
+            _ => None,
+        };
+    }
+    match method {
+        "GET" if q.has("location") => Some(GetBucketLocation),
+        "GET" if q.has("versions") => Some(ListObjectVersions),
+        "GET" if q.has("uploads") => Some(ListMultipartUploads),
+        "GET" if q.get("list-type") == Some("2") => Some(ListObjectsV2),
+        "GET" => Some(ListObjects),
+        "POST" if q.has("delete") => Some(DeleteObjects),
+        "PUT" => Some(CreateBucket),
+        "DELETE" => Some(DeleteBucket),
+        "HEAD" => Some(HeadBucket),
+        _ => None,
+    }
+}
+
+fn object_op(method: &str, q: &Query, copy_source: bool) -> Option<Op> {
+    use Op::*;
+    for (sub, get, put) in UNSUPPORTED_OBJECT {
+        if q.has(sub) {
+            return Some(Unsupported(if method == "GET" { get } else { put }));
+        }
+    }
+    if q.has("tagging") {
+        return match method {
+            "GET" => Some(GetObjectTagging),
+            "PUT" => Some(PutObjectTagging),
+            "DELETE" => Some(DeleteObjectTagging),
+            _ => None,
+        };
+    }
+    let upload = q.has("uploadId");
+    match method {
+        "GET" if q.has("attributes") => Some(GetObjectAttributes),
+        "GET" if upload => Some(ListParts),
+        "GET" => Some(GetObject),
+        "HEAD" => Some(HeadObject),
+        "PUT" if upload && q.has("partNumber") => Some(if copy_source {
+            UploadPartCopy
+        } else {
+            UploadPart
+        }),
+        "PUT" if copy_source => Some(CopyObject),
+        "PUT" => Some(PutObject),
+        "POST" if q.has("uploads") => Some(CreateMultipartUpload),
+        "POST" if upload => Some(CompleteMultipartUpload),
+        "DELETE" if upload => Some(AbortMultipartUpload),
+        "DELETE" => Some(DeleteObject),
+        _ => None,
+    }
+}
+
+/// Splits a host into a virtual-hosted bucket name, if any: `<bucket>.s3.localhost.localstack.cloud`,
+/// `<bucket>.localhost`, `<bucket>.s3.amazonaws.com`, `<bucket>.s3.<region>.amazonaws.com`.
+pub fn bucket_from_host(host: &str) -> Option<String> {
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    let host = host.to_ascii_lowercase();
+    for suffix in [".s3.localhost.localstack.cloud", ".s3.amazonaws.com"] {
+        if let Some(b) = host.strip_suffix(suffix) {
+            return Some(b.to_owned()).filter(|b| !b.is_empty());
+        }
+    }
+    if let Some(rest) = host.strip_suffix(".amazonaws.com")
+        && let Some((bucket, region)) = rest.rsplit_once(".s3.")
+        && !region.contains('.')
+    {
+        return Some(bucket.to_owned());
+    }
+    if let Some(b) = host.strip_suffix(".localhost")
+        && !b.contains(".s3")
+        && !b.is_empty()
+        && !["sqs", "s3", "sts", "secretsmanager"].contains(&b)
+    {
+        return Some(b.to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Op::*;
+
+    fn r(method: &str, bucket: Option<&str>, key: Option<&str>, q: &str, copy: bool) -> Option<Op> {
+        route(method, bucket, key, &Query::parse(Some(q)), copy)
+    }
+
+    #[test]
+    fn routing_table() {
+        let b = Some("b");
+        let k = Some("k");
+        let table = [
+            (r("GET", None, None, "", false), Some(ListBuckets)),
+            (r("PUT", b, None, "", false), Some(CreateBucket)),
+            (
+                r("GET", b, None, "list-type=2&prefix=a", false),
+                Some(ListObjectsV2),
+            ),
+            (r("GET", b, None, "prefix=a", false), Some(ListObjects)),
+            (
+                r("GET", b, None, "versions", false),
+                Some(ListObjectVersions),
+            ),
+            (
+                r("GET", b, None, "location", false),
+                Some(GetBucketLocation),
+            ),
+            (r("POST", b, None, "delete", false), Some(DeleteObjects)),
+            (
+                r("PUT", b, None, "versioning", false),
+                Some(PutBucketVersioning),
+            ),
+            (
+                r("DELETE", b, None, "lifecycle", false),
+                Some(DeleteBucketLifecycle),
+            ),
+            (
+                r("GET", b, None, "acl", false),
+                Some(Unsupported("GetBucketAcl")),
+            ),
+            (r("PUT", b, k, "", false), Some(PutObject)),
+            (r("PUT", b, k, "", true), Some(CopyObject)),
+            (
+                r("PUT", b, k, "partNumber=1&uploadId=u", false),
+                Some(UploadPart),
+            ),
+            (
+                r("PUT", b, k, "partNumber=1&uploadId=u", true),
+                Some(UploadPartCopy),
+            ),
+            (
+                r("POST", b, k, "uploads", false),
+                Some(CreateMultipartUpload),
+            ),
+            (
+                r("POST", b, k, "uploadId=u", false),
+                Some(CompleteMultipartUpload),
+            ),
+            (r("GET", b, k, "uploadId=u", false), Some(ListParts)),
+            (
+                r("DELETE", b, k, "uploadId=u", false),
+                Some(AbortMultipartUpload),
+            ),
+            (
+                r("GET", b, k, "attributes", false),
+                Some(GetObjectAttributes),
+            ),
+            (r("GET", b, k, "tagging", false), Some(GetObjectTagging)),
+            (r("PATCH", b, k, "", false), None),
+            (r("POST", None, None, "", false), None),
+        ];
+        for (i, (got, want)) in table.into_iter().enumerate() {
+            assert_eq!(got, want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn virtual_hosts() {
+        assert_eq!(
+            bucket_from_host("b1.s3.localhost.localstack.cloud:4566").as_deref(),
+            Some("b1")
+        );
+        assert_eq!(
+            bucket_from_host("my.bucket.localhost:4566").as_deref(),
+            Some("my.bucket")
+        );
+        assert_eq!(
+            bucket_from_host("b.s3.eu-west-1.amazonaws.com").as_deref(),
+            Some("b")
+        );
+        assert_eq!(bucket_from_host("localhost:4566"), None);
+        assert_eq!(bucket_from_host("127.0.0.1:4566"), None);
+        assert_eq!(bucket_from_host("s3.localhost.localstack.cloud:4566"), None);
+        assert_eq!(bucket_from_host("sqs.localhost"), None);
+    }
+}
