@@ -11,17 +11,28 @@ use podstore::Store;
 
 use crate::auth;
 use crate::body::Body;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::http_util::{Query, percent_decode};
 use crate::ids;
 use crate::internal;
+use crate::protocol;
 use crate::s3::{self, S3};
+use crate::secretsmanager::{self, SecretsManager};
+use crate::sqs::{self, Sqs};
+use crate::sts::Sts;
 
 /// The services the gateway can route to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
     /// Amazon S3.
     S3,
+    /// Amazon SQS.
+    Sqs,
+    /// AWS Secrets Manager.
+    SecretsManager,
+    /// AWS STS.
+    Sts,
     /// Another AWS service podstack does not emulate yet (its signing name).
     Other(&'static str),
 }
@@ -35,7 +46,11 @@ pub struct Gateway {
 #[derive(Debug)]
 struct Inner {
     config: Config,
+    clock: Clock,
     s3: S3,
+    sqs: Sqs,
+    secrets: SecretsManager,
+    sts: Sts,
     started: Instant,
 }
 
@@ -43,9 +58,14 @@ impl Gateway {
     /// Opens the pod store and builds empty services.
     pub fn new(config: Config) -> Result<Self, podstore::Error> {
         let store = Store::open(&config.store_dir)?;
+        let clock = Clock::default();
         Ok(Self {
             inner: Arc::new(Inner {
                 s3: S3::new(store),
+                sqs: Sqs::new(clock.clone()),
+                secrets: SecretsManager::new(clock.clone()),
+                sts: Sts::new(clock.clone()),
+                clock,
                 config,
                 started: Instant::now(),
             }),
@@ -67,6 +87,16 @@ impl Gateway {
         &self.inner.s3
     }
 
+    /// The SQS service.
+    pub fn sqs(&self) -> &Sqs {
+        &self.inner.sqs
+    }
+
+    /// The emulator's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
     /// Handles one request.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let request_id = ids::request_id();
@@ -81,6 +111,27 @@ impl Gateway {
         resp
     }
 
+    /// Who is calling: derived once per request.
+    fn caller(&self, cred: Option<&auth::Credential>, host: &str) -> Caller {
+        let cfg = &self.inner.config;
+        let temporary = cred.and_then(|c| self.inner.sts.identity(&c.access_key));
+        Caller {
+            account: match (temporary, cred) {
+                (Some(t), _) => t.account,
+                (None, Some(c)) => auth::account_of(&c.access_key, &cfg.default_account),
+                (None, None) => cfg.default_account.clone(),
+            },
+            region: cred
+                .and_then(|c| c.region.clone())
+                .unwrap_or_else(|| cfg.default_region.clone()),
+            host: host.to_owned(),
+            access_key: cred.map_or_else(
+                || "AKIAIOSFODNN7EXAMPLE".to_owned(),
+                |c| c.access_key.clone(),
+            ),
+        }
+    }
+
     async fn aws(
         &self,
         parts: hyper::http::request::Parts,
@@ -90,21 +141,42 @@ impl Gateway {
         let query = Query::parse(parts.uri.query());
         let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
         let cred = auth::credential(header("authorization"), &query);
-        let cfg = &self.inner.config;
-        let account = cred.as_ref().map_or_else(
-            || cfg.default_account.clone(),
-            |c| auth::account_of(&c.access_key, &cfg.default_account),
-        );
-        let region = cred
-            .as_ref()
-            .and_then(|c| c.region.clone())
-            .unwrap_or_else(|| cfg.default_region.clone());
         let host = header("host")
             .or(parts.uri.host())
             .unwrap_or_default()
             .to_owned();
+        let caller = self.caller(cred.as_ref(), &host);
         let scope = cred.as_ref().and_then(|c| c.service.as_deref());
-        match service_of(header("x-amz-target"), scope, &host) {
+        let target = header("x-amz-target").map(str::to_owned);
+        let mut service = service_of(target.as_deref(), scope, &host);
+        let form = header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if target.is_none()
+            && form
+            && parts.method == "POST"
+            && !matches!(service, Service::Other(_))
+        {
+            let bytes = match protocol::read_body(body, 1 << 20).await {
+                Ok(b) => b,
+                Err(e) => return internal::json_error(e.status, &e.code, &e.message),
+            };
+            let mut params = query.0.clone();
+            params.extend(Query::parse(Some(&String::from_utf8_lossy(&bytes))).0);
+            if scope.is_none() {
+                service = service_by_action(&params).unwrap_or(service);
+            }
+            if service != Service::S3 {
+                return self
+                    .query_service(service, &params, &caller, request_id)
+                    .await;
+            }
+            return internal::json_error(
+                400,
+                "InvalidAction",
+                "a form-encoded request must name an Action of a service podstack emulates",
+            );
+        }
+        match service {
             Service::S3 => {
                 let (bucket, key) = split_s3_path(&host, parts.uri.path());
                 let ctx = s3::Ctx {
@@ -113,12 +185,36 @@ impl Gateway {
                     key,
                     query,
                     headers: parts.headers,
-                    account,
-                    region,
+                    account: caller.account,
+                    region: caller.region,
                     request_id: request_id.to_owned(),
                     resource: parts.uri.path().to_owned(),
                 };
                 self.inner.s3.handle(ctx, body).await
+            }
+            Service::Sts => {
+                self.query_service(service, &query.0, &caller, request_id)
+                    .await
+            }
+            Service::Sqs if target.is_none() => {
+                self.query_service(service, &query.0, &caller, request_id)
+                    .await
+            }
+            Service::SecretsManager => {
+                let bytes = match protocol::read_body(body, 1 << 20).await {
+                    Ok(b) => b,
+                    Err(e) => return protocol::json_err(&secretsmanager::JSON, &e),
+                };
+                let t = target.as_deref().unwrap_or_default();
+                self.inner.secrets.handle(&caller, t, &bytes)
+            }
+            Service::Sqs => {
+                let bytes = match protocol::read_body(body, 4 << 20).await {
+                    Ok(b) => b,
+                    Err(e) => return protocol::json_err(&sqs::JSON, &e),
+                };
+                let t = target.as_deref().unwrap_or_default();
+                self.inner.sqs.handle_json(&caller, t, &bytes).await
             }
             Service::Other(name) => internal::json_error(
                 501,
@@ -127,6 +223,43 @@ impl Gateway {
             ),
         }
     }
+
+    /// Serves a query-protocol request (form parameters with `Action`).
+    async fn query_service(
+        &self,
+        service: Service,
+        params: &[(String, String)],
+        caller: &Caller,
+        request_id: &str,
+    ) -> Response<Body> {
+        match service {
+            Service::Sqs => {
+                self.inner
+                    .sqs
+                    .handle_query(caller, params, request_id)
+                    .await
+            }
+            Service::Sts => self.inner.sts.handle(caller, params, request_id),
+            Service::S3 | Service::SecretsManager | Service::Other(_) => internal::json_error(
+                400,
+                "InvalidAction",
+                "this service does not speak the query protocol",
+            ),
+        }
+    }
+}
+
+/// The caller of a request, as every service needs it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Account derived from the access key.
+    pub account: String,
+    /// Region from the credential scope.
+    pub region: String,
+    /// `Host` header.
+    pub host: String,
+    /// Access key id.
+    pub access_key: String,
 }
 
 /// Picks the service of a request.
@@ -141,6 +274,12 @@ pub fn service_of(target: Option<&str>, scope: Option<&str>, host: &str) -> Serv
         ("AWSEvents", "events"),
         ("Kinesis_", "kinesis"),
     ];
+    if target.is_some_and(|t| t.starts_with("AmazonSQS.")) {
+        return Service::Sqs;
+    }
+    if target.is_some_and(|t| t.starts_with("secretsmanager.")) {
+        return Service::SecretsManager;
+    }
     if let Some(t) = target {
         return TARGETS
             .iter()
@@ -158,6 +297,11 @@ pub fn service_of(target: Option<&str>, scope: Option<&str>, host: &str) -> Serv
         "iam",
         "lambda",
     ];
+    match (target, scope) {
+        (None, Some("sqs")) => return Service::Sqs,
+        (None, Some("sts")) => return Service::Sts,
+        _ => {}
+    }
     match scope {
         Some("s3") => return Service::S3,
         Some(s) => {
@@ -172,9 +316,49 @@ pub fn service_of(target: Option<&str>, scope: Option<&str>, host: &str) -> Serv
     if host.contains('.')
         && let Some(k) = KNOWN.iter().find(|k| **k == first)
     {
-        return Service::Other(k);
+        return match *k {
+            "sqs" => Service::Sqs,
+            "sts" => Service::Sts,
+            "secretsmanager" => Service::SecretsManager,
+            _ => Service::Other(k),
+        };
     }
     Service::S3
+}
+
+/// The service of an unsigned query-protocol request, from its `Action`.
+fn service_by_action(params: &[(String, String)]) -> Option<Service> {
+    const SQS: &[&str] = &[
+        "CreateQueue",
+        "GetQueueUrl",
+        "ListQueues",
+        "DeleteQueue",
+        "GetQueueAttributes",
+        "SetQueueAttributes",
+        "SendMessage",
+        "SendMessageBatch",
+        "ReceiveMessage",
+        "DeleteMessage",
+        "DeleteMessageBatch",
+        "ChangeMessageVisibility",
+        "ChangeMessageVisibilityBatch",
+        "PurgeQueue",
+        "TagQueue",
+        "UntagQueue",
+        "ListQueueTags",
+        "ListDeadLetterSourceQueues",
+    ];
+    const STS: &[&str] = &[
+        "GetCallerIdentity",
+        "AssumeRole",
+        "AssumeRoleWithWebIdentity",
+        "GetSessionToken",
+    ];
+    let action = params.iter().find(|(k, _)| k == "Action")?.1.as_str();
+    if SQS.contains(&action) {
+        return Some(Service::Sqs);
+    }
+    STS.contains(&action).then_some(Service::Sts)
 }
 
 /// Splits an S3 request into (bucket, key): the bucket comes from a virtual host or the first
@@ -203,20 +387,35 @@ mod tests {
 
     #[test]
     fn services_by_target_scope_and_host() {
-        assert_eq!(
-            service_of(Some("AmazonSQS.SendMessage"), Some("sqs"), "x"),
-            Service::Other("sqs")
-        );
-        assert_eq!(service_of(None, Some("s3"), "localhost:4566"), Service::S3);
-        assert_eq!(
-            service_of(None, Some("sts"), "localhost"),
-            Service::Other("sts")
-        );
-        assert_eq!(
-            service_of(None, None, "sqs.us-east-1.localhost.localstack.cloud:4566"),
-            Service::Other("sqs")
-        );
-        assert_eq!(service_of(None, None, "127.0.0.1:4566"), Service::S3);
+        let table = [
+            (
+                service_of(Some("AmazonSQS.SendMessage"), Some("sqs"), "x"),
+                Service::Sqs,
+            ),
+            (
+                service_of(
+                    Some("secretsmanager.GetSecretValue"),
+                    Some("secretsmanager"),
+                    "x",
+                ),
+                Service::SecretsManager,
+            ),
+            (
+                service_of(Some("DynamoDB_20120810.GetItem"), Some("dynamodb"), "x"),
+                Service::Other("dynamodb"),
+            ),
+            (service_of(None, Some("s3"), "localhost:4566"), Service::S3),
+            (service_of(None, Some("sts"), "localhost"), Service::Sts),
+            (service_of(None, Some("sqs"), "localhost"), Service::Sqs),
+            (
+                service_of(None, None, "sqs.us-east-1.localhost.localstack.cloud:4566"),
+                Service::Sqs,
+            ),
+            (service_of(None, None, "127.0.0.1:4566"), Service::S3),
+        ];
+        for (i, (got, want)) in table.into_iter().enumerate() {
+            assert_eq!(got, want, "row {i}");
+        }
     }
 
     #[test]

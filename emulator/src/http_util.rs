@@ -105,10 +105,7 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     if let Some(t) = parse_iso(s) {
         return Some(t);
     }
-    let parts: Vec<&str> = s
-        .split([' ', ',', '-'])
-        .filter(|p| !p.is_empty())
-        .collect();
+    let parts: Vec<&str> = s.split([' ', ',', '-']).filter(|p| !p.is_empty()).collect();
     // IMF: Sun 06 Nov 1994 08:49:37 GMT ; RFC850: Sunday 06 Nov 94 08:49:37 GMT ; asctime: Sun Nov 6 08:49:37 1994
     let (d, mon, y, time) = match parts.as_slice() {
         [_, d, mon, y, time, ..] if d.chars().all(|c| c.is_ascii_digit()) => (*d, *mon, *y, *time),

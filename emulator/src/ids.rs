@@ -49,6 +49,12 @@ pub fn request_id() -> String {
     )
 }
 
+/// A random 64-bit number.
+pub fn random_u64() -> u64 {
+    let r = raw();
+    u64::from_le_bytes([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]])
+}
+
 /// Lower-case hex of `n` random bytes.
 pub fn hex(n: usize) -> String {
     raw().iter().take(n).map(|b| format!("{b:02x}")).collect()

@@ -9,7 +9,7 @@ use crate::gateway::Gateway;
 use crate::s3::set_header;
 
 /// Services podstack emulates, with their health state.
-pub const SERVICES: &[&str] = &["s3"];
+pub const SERVICES: &[&str] = &["s3", "secretsmanager", "sqs", "sts"];
 
 /// Handles `/_localstack/*`.
 pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {

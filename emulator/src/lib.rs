@@ -21,13 +21,18 @@ pub mod auth;
 pub mod aws_chunked;
 pub mod body;
 pub mod checksum;
+pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http_util;
 pub mod ids;
 pub mod internal;
+pub mod protocol;
 pub mod s3;
+pub mod secretsmanager;
 pub mod server;
+pub mod sqs;
+pub mod sts;
 
 pub use config::Config;
 pub use gateway::Gateway;

@@ -1,0 +1,214 @@
+//! SQS: both wire protocols (AWS JSON 1.0, what current SDKs send, and the query protocol)
+//! over one implementation written in the JSON shape; `query` converts form input to that
+//! shape and results back to XML.
+
+pub mod md5;
+pub mod ops;
+pub mod query;
+pub mod queue;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use hyper::Response;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::body::Body;
+use crate::clock::Clock;
+use crate::protocol::{self, AwsError, JsonFlavor};
+use queue::{Queue, QueueKey};
+
+/// How SQS speaks JSON.
+pub const JSON: JsonFlavor = JsonFlavor {
+    content_type: "application/x-amz-json-1.0",
+    type_prefix: "com.amazonaws.sqs#",
+    query_compatible: true,
+};
+
+/// The query protocol namespace.
+pub const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
+
+/// The SQS service.
+#[derive(Debug, Default)]
+pub struct Sqs {
+    /// Every queue of every account and region.
+    pub queues: RwLock<BTreeMap<QueueKey, Queue>>,
+    notify: Mutex<HashMap<QueueKey, Arc<Notify>>>,
+    /// The clock.
+    pub clock: Clock,
+}
+
+/// Who is calling and from where (account, region, host for queue URLs, access key).
+pub type Call = crate::gateway::Caller;
+
+impl Sqs {
+    /// An empty SQS using `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            ..Self::default()
+        }
+    }
+
+    /// The wake-up handle of a queue (long polling).
+    pub fn notify(&self, key: &QueueKey) -> Arc<Notify> {
+        let mut m = self.notify.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(key.clone()).or_default().clone()
+    }
+
+    /// Reads the queues.
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<QueueKey, Queue>> {
+        self.queues.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the queues.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<QueueKey, Queue>> {
+        self.queues.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles a JSON-protocol request (`X-Amz-Target: AmazonSQS.<Op>`).
+    pub async fn handle_json(&self, call: &Call, target: &str, body: &[u8]) -> Response<Body> {
+        let op = target.strip_prefix("AmazonSQS.").unwrap_or(target);
+        let result = match protocol::parse_json(body) {
+            Ok(input) => ops::dispatch(self, call, op, input).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(v) => protocol::json_ok(&JSON, &v),
+            Err(e) => protocol::json_err(&JSON, &e),
+        }
+    }
+
+    /// Handles a query-protocol request (form parameters with `Action`).
+    pub async fn handle_query(
+        &self,
+        call: &Call,
+        params: &[(String, String)],
+        request_id: &str,
+    ) -> Response<Body> {
+        let action = params
+            .iter()
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let input = query::to_json(params);
+        match ops::dispatch(self, call, &action, input).await {
+            Ok(v) => protocol::query_ok(&action, XMLNS, &query::to_xml(&action, &v), request_id),
+            Err(e) => protocol::query_err(XMLNS, &e, request_id),
+        }
+    }
+}
+
+/// `QueueDoesNotExist` with its query code.
+pub fn no_queue() -> AwsError {
+    AwsError::client("QueueDoesNotExist", "The specified queue does not exist.")
+        .query("AWS.SimpleQueueService.NonExistentQueue")
+}
+
+/// An invalid parameter value.
+pub fn invalid(msg: impl Into<String>) -> AwsError {
+    AwsError::client("InvalidParameterValue", msg)
+}
+
+/// Parses a queue URL (or bare name) into its key: `…/<account>/<name>`.
+pub fn key_from_url(url: &str, call: &Call) -> Result<QueueKey, AwsError> {
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p));
+    let path = if url.contains("://") {
+        path
+    } else {
+        url.trim_start_matches('/')
+    };
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (account, name) = match segs.as_slice() {
+        [.., a, n] if crate::config::is_account_id(a) => ((*a).to_owned(), (*n).to_owned()),
+        [n] => (call.account.clone(), (*n).to_owned()),
+        _ => return Err(no_queue()),
+    };
+    let region = url
+        .split("://")
+        .nth(1)
+        .and_then(|h| h.split('/').next())
+        .and_then(|host| {
+            let parts: Vec<&str> = host.split('.').collect();
+            (parts.len() > 2 && parts[0] == "sqs").then(|| parts[1].to_owned())
+        })
+        .filter(|r| r.contains('-'))
+        .unwrap_or_else(|| call.region.clone());
+    Ok(QueueKey {
+        account,
+        region,
+        name,
+    })
+}
+
+/// The URL of a queue as this endpoint shows it.
+pub fn url_of(key: &QueueKey, host: &str) -> String {
+    let port = host
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "http://sqs.{}.localhost.localstack.cloud{port}/{}/{}",
+        key.region, key.account, key.name
+    )
+}
+
+/// Finds a queue by ARN.
+pub fn key_from_arn(arn: &str) -> Option<QueueKey> {
+    let p: Vec<&str> = arn.split(':').collect();
+    match p.as_slice() {
+        ["arn", _, "sqs", region, account, name] => Some(QueueKey {
+            account: (*account).to_owned(),
+            region: (*region).to_owned(),
+            name: (*name).to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// JSON of a string map.
+pub fn string_map(m: &BTreeMap<String, String>) -> Value {
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> Call {
+        crate::gateway::Caller {
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            host: "localhost:4566".into(),
+            access_key: "test".into(),
+        }
+    }
+
+    #[test]
+    fn queue_urls_in_both_styles() {
+        let k = key_from_url(
+            "http://sqs.eu-west-1.localhost.localstack.cloud:4566/111111111111/q1",
+            &call(),
+        )
+        .expect("vhost");
+        assert_eq!(
+            (k.account.as_str(), k.region.as_str(), k.name.as_str()),
+            ("111111111111", "eu-west-1", "q1")
+        );
+        let k = key_from_url("http://localhost:4566/000000000000/q2", &call()).expect("path");
+        assert_eq!((k.region.as_str(), k.name.as_str()), ("us-east-1", "q2"));
+        assert_eq!(
+            url_of(&k, "127.0.0.1:4566"),
+            "http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/q2"
+        );
+        assert!(key_from_url("http://localhost:4566/", &call()).is_err());
+    }
+}
