@@ -17,6 +17,9 @@ pub struct Config {
     pub default_account: String,
     /// Region when a request names none (`DEFAULT_REGION` / `AWS_DEFAULT_REGION`).
     pub default_region: String,
+    /// Whether `POST /_podstack/clock?advance=SECONDS` may move the emulator's clock
+    /// (`PODSTACK_CLOCK_CONTROL=1`; for tests of timeouts without waiting).
+    pub clock_control: bool,
 }
 
 impl Config {
@@ -27,6 +30,7 @@ impl Config {
             store_dir,
             default_account: DEFAULT_ACCOUNT.into(),
             default_region: "us-east-1".into(),
+            clock_control: true,
         }
     }
 
@@ -50,11 +54,14 @@ impl Config {
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "us-east-1".into());
+        let clock_control =
+            std::env::var("PODSTACK_CLOCK_CONTROL").is_ok_and(|v| v == "1" || v == "true");
         Ok(Self {
             listen,
             store_dir,
             default_account,
             default_region,
+            clock_control,
         })
     }
 }

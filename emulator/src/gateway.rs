@@ -101,7 +101,10 @@ impl Gateway {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let request_id = ids::request_id();
         let (parts, body) = req.into_parts();
-        let mut resp = if parts.uri.path().starts_with("/_localstack") {
+        let internal = ["/_localstack", "/_podstack"]
+            .iter()
+            .any(|p| parts.uri.path().starts_with(p));
+        let mut resp = if internal {
             internal::handle(self, &parts).await
         } else {
             self.aws(parts, body, &request_id).await

@@ -32,6 +32,16 @@ pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {
             }
             r
         }
+        ("POST", "/_podstack/clock") if gw.config().clock_control => {
+            let q = crate::http_util::Query::parse(parts.uri.query());
+            match q.get("advance").and_then(|s| s.parse::<u64>().ok()) {
+                Some(secs) => {
+                    gw.clock().advance(std::time::Duration::from_secs(secs));
+                    json_response(200, &json!({"now_ms": gw.clock().now_ms()}))
+                }
+                None => json_error(400, "InvalidParameter", "advance=SECONDS is required"),
+            }
+        }
         _ => json_error(
             404,
             "NotFound",

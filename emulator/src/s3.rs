@@ -208,6 +208,9 @@ pub fn error_response(ctx: &Ctx, e: &S3Error) -> Response<Body> {
         .any(|(k, v)| *k == "DeleteMarker" && v == "true")
     {
         set_header(&mut r, "x-amz-delete-marker", "true");
+        if let Some((_, id)) = e.extra.iter().find(|(k, _)| *k == "VersionId") {
+            set_header(&mut r, "x-amz-version-id", id);
+        }
     }
     r
 }
@@ -227,4 +230,94 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
         && name.parse::<std::net::Ipv4Addr>().is_err()
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Builds an [`S3`] over a temporary store and [`Ctx`]s for handler tests.
+
+    use super::*;
+
+    /// An empty S3 over a store in a fresh temporary directory (kept alive by the guard).
+    pub fn s3() -> (S3, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("store")).expect("open store");
+        (S3::new(store), dir)
+    }
+
+    /// A request context for account `000000000000` in us-east-1, request id `req-1`.
+    pub fn ctx(method: &str, bucket: &str, key: Option<&str>, query: &str) -> Ctx {
+        Ctx {
+            method: method.to_owned(),
+            bucket: Some(bucket.to_owned()),
+            key: key.map(str::to_owned),
+            query: Query::parse(Some(query)),
+            headers: HeaderMap::new(),
+            account: "000000000000".to_owned(),
+            region: "us-east-1".to_owned(),
+            request_id: "req-1".to_owned(),
+            resource: format!(
+                "/{bucket}{}",
+                key.map(|k| format!("/{k}")).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The text of a buffered response body.
+    pub fn body_text(r: Response<Body>) -> String {
+        match r.into_body() {
+            Body::Empty => String::new(),
+            Body::Full(b) => {
+                String::from_utf8(b.map(|b| b.to_vec()).unwrap_or_default()).expect("UTF-8 body")
+            }
+            Body::Stream(..) => panic!("a streamed body in a unit test"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_exact() {
+        let e = codes::no_such_key("a/<b>&c");
+        assert_eq!(
+            e.to_xml("/bkt/a/<b>&c", "req-1"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message>\
+             <Key>a/&lt;b&gt;&amp;c</Key><Resource>/bkt/a/&lt;b&gt;&amp;c</Resource>\
+             <RequestId>req-1</RequestId><HostId>req-1</HostId></Error>"
+        );
+        let ctx = testutil::ctx("GET", "bkt", None, "acl");
+        let r = error_response(&ctx, &codes::not_implemented("GetBucketAcl"));
+        assert_eq!(r.status(), 501);
+        assert_eq!(
+            r.headers().get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/xml"[..])
+        );
+        assert_eq!(
+            testutil::body_text(r),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <Error><Code>NotImplemented</Code>\
+             <Message>The operation GetBucketAcl is not implemented by podstack</Message>\
+             <Resource>/bkt</Resource><RequestId>req-1</RequestId><HostId>req-1</HostId></Error>"
+        );
+        // HEAD: status only, no body; delete markers are flagged in headers.
+        let head = testutil::ctx("HEAD", "bkt", Some("k"), "");
+        let e = codes::no_such_key("k")
+            .with("DeleteMarker", "true")
+            .with("VersionId", "v1");
+        let r = error_response(&head, &e);
+        assert_eq!(r.status(), 404);
+        assert_eq!(
+            r.headers().get("x-amz-delete-marker").map(|v| v.as_bytes()),
+            Some(&b"true"[..])
+        );
+        assert_eq!(
+            r.headers().get("x-amz-version-id").map(|v| v.as_bytes()),
+            Some(&b"v1"[..])
+        );
+        assert_eq!(testutil::body_text(r), "");
+    }
 }

@@ -114,10 +114,21 @@ fn write_archive(
         .ctx("create", tmp_path)?;
     let mut w = StreamWriter::new(BufWriter::new(tmp))?;
     let mut list = Vec::with_capacity(objects.len());
-    for (id, _) in objects {
-        let (kind, bytes) = store.get_raw(id)?.ok_or(Error::MissingObject(*id))?;
+    // Everything but chunk lists in storage order (each block decoded once); the lists last,
+    // after the chunks they name, so that a receiver can check them as they arrive.
+    let (lists, rest): (Vec<_>, Vec<_>) = objects
+        .iter()
+        .copied()
+        .partition(|(_, k)| *k == ObjectKind::Chunks);
+    let rest: Vec<ObjectId> = rest.into_iter().map(|(id, _)| id).collect();
+    store.read_in_storage_order(&rest, &mut |id, kind, bytes| {
         list.push((*id, kind.name().to_owned(), bytes.len() as u64));
-        w.object(kind, id, &bytes)?;
+        w.object(kind, id, bytes)
+    })?;
+    for (id, _) in lists {
+        let (kind, bytes) = store.get_raw(&id)?.ok_or(Error::MissingObject(id))?;
+        list.push((id, kind.name().to_owned(), bytes.len() as u64));
+        w.object(kind, &id, &bytes)?;
     }
     let (stats, buf) = w.finish()?;
     let mut tmp = buf.into_inner().map_err(|e| Error::Io {

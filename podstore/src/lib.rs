@@ -58,5 +58,5 @@ pub use object::{MemObjects, ObjectKind, Objects, Overlay, StoredObject};
 pub use pack::MAX_OBJECT;
 pub use path::StatePath;
 pub use pods::{Expect, PodRef, PodSummary, VersionInfo, closest, validate_name};
-pub use store::{STORE_FORMAT, Staging, Store, StoreOptions, StoreStats};
+pub use store::{ObjectVisitor, STORE_FORMAT, Staging, Store, StoreOptions, StoreStats};
 pub use tree::{Entry, Summary};

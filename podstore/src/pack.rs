@@ -4,14 +4,18 @@
 //! pack-<name>.pack  = "PSPACK01" block*
 //! block             = codec:u8 stored_len:u32le raw_len:u32le stored_bytes
 //!                     (codec 0 = raw, 1 = zstd; raw where compression saves < 1/16)
-//! raw block content = record*,  record = kind:u8 id:[32] len:u32le bytes
-//! pack-<name>.idx   = "PSIDX001" pack_len:u64le count:u64le entry* sha256(all before):[32]
+//! raw block content = record*,  record = kind:u8 len:u32le bytes
+//! pack-<name>.idx   = "PSIDXZ01" raw_len:u64le zstd(raw index)
+//! raw index         = "PSIDX001" pack_len:u64le count:u64le entry* sha256(all before):[32]
 //! entry (58 bytes)  = id:[32] kind:u8 codec:u8 block_off:u64le block_stored:u32le
-//!                     block_raw:u32le obj_off:u32le obj_len:u32le       (sorted by id)
+//!                     block_raw:u32le obj_off:u32le obj_len:u32le     (in pack order)
 //! ```
 //!
-//! Small objects share ~64 KiB blocks so that zstd sees enough context (ratio close to
-//! compressing the whole pack) while one object still reads by decompressing one block.
+//! Objects under 16 KiB (documents, tree nodes, small blobs) share ~256 KiB blocks; larger
+//! ones (chunks of big blobs, whole blobs up to 128 KiB) share ~2 MiB blocks. Big blocks give
+//! zstd the context it needs to match compressing the whole pack (`docs/performance.md`
+//! measured independent 64 KiB blocks 4% larger), and large blobs are read sequentially, so
+//! their blocks are decompressed once per read; a small object still costs one small block.
 //! The pack is renamed into place before its index: the index is the commit point, and a pack
 //! without an index is garbage that `gc` removes. `<name>` is the SHA-256 of the index body.
 
@@ -28,14 +32,24 @@ use crate::object::{ObjectKind, Reader};
 
 pub(crate) const PACK_MAGIC: &[u8; 8] = b"PSPACK01";
 pub(crate) const IDX_MAGIC: &[u8; 8] = b"PSIDX001";
-/// Raw bytes gathered before a block is compressed and written.
-pub(crate) const BLOCK_TARGET: usize = 64 * 1024;
+/// An index file: this magic, the raw index length, then the raw index zstd-compressed.
+const IDX_FILE_MAGIC: &[u8; 8] = b"PSIDXZ01";
+/// Largest raw index accepted (about 18 million objects).
+const MAX_IDX: u64 = 1 << 30;
+/// Raw bytes gathered before a block of small objects is compressed and written.
+pub(crate) const SMALL_BLOCK: usize = 1 << 20;
+/// Raw bytes gathered before a block of large objects is compressed and written.
+pub(crate) const BULK_BLOCK: usize = 4 << 20;
+/// Extra zstd effort for small blocks.
+const SMALL_LEVEL_BOOST: i32 = 3;
+/// Objects below this size go into small blocks.
+const SMALL_OBJECT: usize = 16 * 1024;
 /// Stored bytes after which a pack is finished and a new one begun.
 pub(crate) const PACK_TARGET: u64 = 32 << 20;
 /// The largest single object a pack holds; larger blobs are chunked first.
 pub const MAX_OBJECT: usize = 64 << 20;
 const BLOCK_HEADER: u64 = 9;
-const RECORD_HEADER: usize = 37;
+const RECORD_HEADER: usize = 5;
 const ENTRY_LEN: usize = 58;
 
 /// Where an object lives inside a pack.
@@ -83,18 +97,42 @@ pub(crate) fn object_in_block(block: &[u8], id: &ObjectId, loc: &Loc) -> Result<
     if start < RECORD_HEADER || end > block.len() {
         return Err("index points outside its block".into());
     }
-    if &block[start - 36..start - 4] != id.0.as_slice() {
-        return Err("record header names another object".into());
+    let len = u32::from_le_bytes([
+        block[start - 4],
+        block[start - 3],
+        block[start - 2],
+        block[start - 1],
+    ]);
+    if block[start - 5] != loc.kind as u8 || len != loc.obj_len {
+        return Err(format!(
+            "record header does not describe object {}",
+            id.short()
+        ));
     }
     Ok(block[start..end].to_vec())
 }
 
 /// Parses an index file; checks its trailer hash.
-pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<(u64, Vec<(ObjectId, Loc)>)> {
+pub(crate) fn parse_index(path: &Path, file: &[u8]) -> Result<(u64, Vec<(ObjectId, Loc)>)> {
     let corrupt = |reason: String| Error::CorruptFile {
         path: path.to_owned(),
         reason,
     };
+    if file.len() < 16 || &file[..8] != IDX_FILE_MAGIC {
+        return Err(corrupt("not a pack index (bad magic or too short)".into()));
+    }
+    let mut raw_len = [0u8; 8];
+    raw_len.copy_from_slice(&file[8..16]);
+    let raw_len = u64::from_le_bytes(raw_len);
+    if raw_len > MAX_IDX {
+        return Err(corrupt(format!("claims {raw_len} bytes uncompressed")));
+    }
+    let bytes = zstd::bulk::decompress(&file[16..], raw_len as usize)
+        .map_err(|e| corrupt(format!("does not decompress: {e}")))?;
+    if bytes.len() as u64 != raw_len {
+        return Err(corrupt("shorter than its header says".into()));
+    }
+    let bytes = bytes.as_slice();
     if bytes.len() < 8 + 16 + 32 || &bytes[..8] != IDX_MAGIC {
         return Err(corrupt("not a pack index (bad magic or too short)".into()));
     }
@@ -133,8 +171,10 @@ pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<(u64, Vec<(Object
     parse(&mut r).map_err(corrupt)
 }
 
+/// The raw index, entries in pack order (so that neighbouring entries share their block
+/// fields and compress well; readers load it into a hash map).
 fn encode_index(pack_len: u64, entries: &mut [(ObjectId, Loc)]) -> Vec<u8> {
-    entries.sort_by_key(|e| e.0);
+    entries.sort_by_key(|e| (e.1.block_off, e.1.obj_off));
     let mut out = Vec::with_capacity(56 + entries.len() * ENTRY_LEN);
     out.extend_from_slice(IDX_MAGIC);
     out.extend_from_slice(&pack_len.to_le_bytes());
@@ -157,9 +197,10 @@ fn encode_index(pack_len: u64, entries: &mut [(ObjectId, Loc)]) -> Vec<u8> {
 /// Where a not-yet-finished object can be read from.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Pending {
-    /// In the block still being filled: offset and length in `block`.
+    /// In a block still being filled (`bulk` or small): offset and length in it.
     InBlock {
         kind: ObjectKind,
+        bulk: bool,
         off: u32,
         len: u32,
     },
@@ -167,16 +208,25 @@ pub(crate) enum Pending {
     Written(Loc),
 }
 
+/// A block being filled.
+#[derive(Debug, Default)]
+struct OpenBlock {
+    buf: Vec<u8>,
+    entries: Vec<(ObjectId, ObjectKind, u32, u32)>,
+}
+
 /// Builds one pack in `tmp/`; finished packs are renamed into `packs/`.
 pub(crate) struct PackWriter {
     tmp_path: PathBuf,
     file: File,
     len: u64,
-    block: Vec<u8>,
-    block_entries: Vec<(ObjectId, ObjectKind, u32, u32)>,
+    small: OpenBlock,
+    bulk: OpenBlock,
     entries: Vec<(ObjectId, Loc)>,
     pub(crate) pending: HashMap<ObjectId, Pending>,
     level: i32,
+    /// The last written block decoded for a read (chunks of a blob are read in a row).
+    last_read: std::sync::Mutex<Option<(u64, std::sync::Arc<Vec<u8>>)>>,
 }
 
 impl std::fmt::Debug for PackWriter {
@@ -216,17 +266,18 @@ impl PackWriter {
             tmp_path,
             file,
             len: PACK_MAGIC.len() as u64,
-            block: Vec::with_capacity(BLOCK_TARGET * 2),
-            block_entries: Vec::new(),
+            small: OpenBlock::default(),
+            bulk: OpenBlock::default(),
             entries: Vec::new(),
             pending: HashMap::new(),
             level,
+            last_read: std::sync::Mutex::new(None),
         })
     }
 
-    /// Bytes written so far (stored, plus the open block's raw bytes).
+    /// Bytes written so far (stored, plus the open blocks' raw bytes).
     pub(crate) fn size(&self) -> u64 {
-        self.len + self.block.len() as u64
+        self.len + (self.small.buf.len() + self.bulk.buf.len()) as u64
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -244,20 +295,41 @@ impl PackWriter {
                 ),
             });
         }
-        if !self.block.is_empty() && self.block.len() + bytes.len() > 2 * BLOCK_TARGET {
-            self.flush_block()?;
+        let bulk = bytes.len() >= SMALL_OBJECT;
+        let target = if bulk { BULK_BLOCK } else { SMALL_BLOCK };
+        let open_len = if bulk {
+            self.bulk.buf.len()
+        } else {
+            self.small.buf.len()
+        };
+        if open_len > 0 && open_len + bytes.len() > target + target / 2 {
+            self.flush_block(bulk)?;
         }
-        self.block.push(kind as u8);
-        self.block.extend_from_slice(&id.0);
-        self.block
+        let block = if bulk {
+            &mut self.bulk
+        } else {
+            &mut self.small
+        };
+        block.buf.push(kind as u8);
+        block
+            .buf
             .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        let off = self.block.len() as u32;
-        self.block.extend_from_slice(bytes);
+        let off = block.buf.len() as u32;
+        block.buf.extend_from_slice(bytes);
         let len = bytes.len() as u32;
-        self.block_entries.push((id, kind, off, len));
-        self.pending.insert(id, Pending::InBlock { kind, off, len });
-        if self.block.len() >= BLOCK_TARGET {
-            self.flush_block()?;
+        block.entries.push((id, kind, off, len));
+        let full = block.buf.len() >= target;
+        self.pending.insert(
+            id,
+            Pending::InBlock {
+                kind,
+                bulk,
+                off,
+                len,
+            },
+        );
+        if full {
+            self.flush_block(bulk)?;
         }
         Ok(())
     }
@@ -266,12 +338,22 @@ impl PackWriter {
     pub(crate) fn read(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Vec<u8>)>> {
         match self.pending.get(id) {
             None => Ok(None),
-            Some(Pending::InBlock { kind, off, len }) => {
+            Some(Pending::InBlock {
+                kind,
+                bulk,
+                off,
+                len,
+            }) => {
+                let buf = if *bulk {
+                    &self.bulk.buf
+                } else {
+                    &self.small.buf
+                };
                 let s = *off as usize..(*off + *len) as usize;
-                Ok(Some((*kind, self.block[s].to_vec())))
+                Ok(Some((*kind, buf[s].to_vec())))
             }
             Some(Pending::Written(loc)) => {
-                let block = read_block(&self.file, &self.tmp_path, loc)?;
+                let block = self.written_block(loc)?;
                 let bytes =
                     object_in_block(&block, id, loc).map_err(|reason| Error::CorruptFile {
                         path: self.tmp_path.clone(),
@@ -282,15 +364,40 @@ impl PackWriter {
         }
     }
 
-    fn flush_block(&mut self) -> Result<()> {
-        if self.block.is_empty() {
+    /// A block already written to the temp file, decoded (cached: the last one).
+    fn written_block(&self, loc: &Loc) -> Result<std::sync::Arc<Vec<u8>>> {
+        let mut last = self.last_read.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((off, b)) = last.as_ref()
+            && *off == loc.block_off
+        {
+            return Ok(b.clone());
+        }
+        let b = std::sync::Arc::new(read_block(&self.file, &self.tmp_path, loc)?);
+        *last = Some((loc.block_off, b.clone()));
+        Ok(b)
+    }
+
+    fn flush_block(&mut self, bulk: bool) -> Result<()> {
+        let block = std::mem::take(if bulk {
+            &mut self.bulk
+        } else {
+            &mut self.small
+        });
+        if block.buf.is_empty() {
             return Ok(());
         }
-        let raw_len = self.block.len();
-        let compressed = zstd::bulk::compress(&self.block, self.level).ok();
+        let raw_len = block.buf.len();
+        // Small blocks (documents, tree nodes, small blobs) are a small share of the bytes and
+        // compress notably better with more effort; large ones keep the configured level.
+        let level = if bulk {
+            self.level
+        } else {
+            self.level + SMALL_LEVEL_BOOST
+        };
+        let compressed = zstd::bulk::compress(&block.buf, level).ok();
         let (codec, stored): (u8, &[u8]) = match &compressed {
             Some(c) if c.len() < raw_len - raw_len / 16 => (1, c),
-            _ => (0, &self.block),
+            _ => (0, &block.buf),
         };
         let block_off = self.len;
         let mut header = [0u8; BLOCK_HEADER as usize];
@@ -301,7 +408,7 @@ impl PackWriter {
         self.file.write_all(stored).ctx("write", &self.tmp_path)?;
         self.len += BLOCK_HEADER + stored.len() as u64;
         let stored_len = stored.len() as u32;
-        for (id, kind, off, len) in self.block_entries.drain(..) {
+        for (id, kind, off, len) in block.entries {
             let loc = Loc {
                 kind,
                 codec,
@@ -314,17 +421,25 @@ impl PackWriter {
             self.entries.push((id, loc));
             self.pending.insert(id, Pending::Written(loc));
         }
-        self.block.clear();
         Ok(())
     }
 
     /// Writes the last block, makes pack and index durable and renames both into `packs_dir`.
     pub(crate) fn finish(mut self, tmp_dir: &Path, packs_dir: &Path) -> Result<FinishedPack> {
-        self.flush_block()?;
+        self.flush_block(false)?;
+        self.flush_block(true)?;
         self.file.sync_all().ctx("fsync", &self.tmp_path)?;
         let idx = encode_index(self.len, &mut self.entries);
         let name = ObjectId::of(&idx[..idx.len() - 32]).to_hex();
-        let idx_tmp = fsutil::write_temp(tmp_dir, &idx)?;
+        let mut file = Vec::with_capacity(idx.len() / 2);
+        file.extend_from_slice(IDX_FILE_MAGIC);
+        file.extend_from_slice(&(idx.len() as u64).to_le_bytes());
+        file.extend_from_slice(&zstd::bulk::compress(&idx, 3).map_err(|e| Error::Io {
+            op: "compress index",
+            path: self.tmp_path.clone(),
+            source: e,
+        })?);
+        let idx_tmp = fsutil::write_temp(tmp_dir, &file)?;
         let pack_path = packs_dir.join(format!("pack-{name}.pack"));
         let idx_path = packs_dir.join(format!("pack-{name}.idx"));
         fs::rename(&self.tmp_path, &pack_path).ctx("rename into place", &pack_path)?;

@@ -14,7 +14,7 @@ use super::object::{
     source_version, tags_from_header,
 };
 use super::output;
-use super::state::{Checksum, ObjVersion, Part, Upload, Versioning};
+use super::state::{Bucket, Checksum, ObjVersion, Part, Upload, Versioning};
 use super::xml::{S3_NS, XmlWriter};
 use super::{Ctx, S3, empty, parse_xml, set_header, xml};
 use crate::body::Body;
@@ -100,14 +100,16 @@ pub fn create(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
     })
 }
 
+/// The request's upload: its id must exist and belong to the request's key.
+fn upload_of<'b>(b: &'b Bucket, ctx: &Ctx) -> S3Result<&'b Upload> {
+    b.uploads
+        .get(upload_id(ctx))
+        .filter(|u| u.key == ctx.key())
+        .ok_or_else(|| codes::no_such_upload(upload_id(ctx)))
+}
+
 fn check_upload(s3: &S3, ctx: &Ctx) -> S3Result<Option<Algorithm>> {
-    with_bucket(s3, ctx, |b| {
-        b.uploads
-            .get(upload_id(ctx))
-            .filter(|u| u.key == ctx.key())
-            .map(|u| u.checksum_algorithm)
-            .ok_or_else(|| codes::no_such_upload(upload_id(ctx)))
-    })
+    with_bucket(s3, ctx, |b| upload_of(b, ctx).map(|u| u.checksum_algorithm))
 }
 
 fn store_part(s3: &S3, ctx: &Ctx, part: Part) -> S3Result<Response<Body>> {
@@ -335,19 +337,15 @@ fn object_checksum(s3: &S3, u: &Upload, parts: &[Part]) -> S3Result<Option<Check
 pub async fn complete(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<Body>> {
     let doc = parse_xml(&read_small(&ctx.headers, body, 4 << 20).await?)?;
     let (upload, parts) = with_bucket(s3, ctx, |b| {
-        let u = b
-            .uploads
-            .get(upload_id(ctx))
-            .ok_or_else(|| codes::no_such_upload(upload_id(ctx)))?;
+        let u = upload_of(b, ctx)?;
         check_write_conditions(ctx, b, ctx.key())?;
         Ok((u.clone(), chosen_parts(u, &doc)?))
     })?;
     let checksum = object_checksum(s3, &upload, &parts)?;
     with_bucket_mut(s3, ctx, |b| {
         check_write_conditions(ctx, b, ctx.key())?;
-        if b.uploads.remove(upload_id(ctx)).is_none() {
-            return Err(codes::no_such_upload(upload_id(ctx)));
-        }
+        upload_of(b, ctx)?;
+        b.uploads.remove(upload_id(ctx));
         let v = ObjVersion {
             version_id: new_version_id(b),
             delete_marker: false,
@@ -400,10 +398,9 @@ pub async fn complete(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<B
 /// `DELETE /bucket/key?uploadId=…`.
 pub fn abort(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
     with_bucket_mut(s3, ctx, |b| {
-        b.uploads
-            .remove(upload_id(ctx))
-            .map(|_| empty(204))
-            .ok_or_else(|| codes::no_such_upload(upload_id(ctx)))
+        upload_of(b, ctx)?;
+        b.uploads.remove(upload_id(ctx));
+        Ok(empty(204))
     })
 }
 
@@ -421,10 +418,7 @@ pub fn list_parts(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     with_bucket(s3, ctx, |b| {
-        let u = b
-            .uploads
-            .get(upload_id(ctx))
-            .ok_or_else(|| codes::no_such_upload(upload_id(ctx)))?;
+        let u = upload_of(b, ctx)?;
         let after: Vec<&Part> = u.parts.values().filter(|p| p.number > marker).collect();
         let page = &after[..after.len().min(max)];
         let mut w = XmlWriter::new();
@@ -480,4 +474,67 @@ pub fn list_parts(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         w.close("ListPartsResult");
         Ok(xml(200, w.finish()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3::testutil::{body_text, ctx, s3};
+
+    #[test]
+    fn initiate_result_is_exact() {
+        let (s3, _dir) = s3();
+        s3.write().buckets("000000000000").insert(
+            "bkt".into(),
+            crate::s3::state::Bucket {
+                name: "bkt".into(),
+                ..Default::default()
+            },
+        );
+        let mut c = ctx("POST", "bkt", Some("dir/a&b.bin"), "uploads");
+        c.headers.insert(
+            "x-amz-checksum-algorithm",
+            hyper::header::HeaderValue::from_static("SHA256"),
+        );
+        let r = create(&s3, &c).expect("create");
+        let headers = r.headers().clone();
+        let body = body_text(r);
+        let id = {
+            let state = s3.read();
+            let b = state.bucket("000000000000", "bkt").expect("bucket");
+            let u = b.uploads.values().next().expect("one upload");
+            assert_eq!(u.key, "dir/a&b.bin");
+            u.id.clone()
+        };
+        assert_eq!(id.len(), 48);
+        assert_eq!(
+            body,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+                 <InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <Bucket>bkt</Bucket><Key>dir/a&amp;b.bin</Key><UploadId>{id}</UploadId>\
+                 </InitiateMultipartUploadResult>"
+            )
+        );
+        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        assert_eq!(h("x-amz-checksum-algorithm"), Some("SHA256"));
+        assert_eq!(h("x-amz-checksum-type"), Some("COMPOSITE"));
+    }
+
+    #[test]
+    fn multipart_etag_is_md5_of_part_md5s() {
+        let (s3, _dir) = s3();
+        let part = |number: u32, data: &[u8]| Part {
+            number,
+            blob: podstore::put_blob(&s3.store, data).expect("blob").blob,
+            etag: checksum::md5_hex(data),
+            last_modified: 0,
+            checksum: None,
+        };
+        assert_eq!(
+            multipart_etag(&[part(1, b"a"), part(2, b"b")]),
+            // python3: md5(bytes.fromhex(md5(b"a")) + bytes.fromhex(md5(b"b")))
+            "96e024ba2074fe77e8e965ba43a704be-2"
+        );
+    }
 }

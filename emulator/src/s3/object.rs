@@ -250,9 +250,24 @@ pub async fn get(s3: &S3, ctx: &Ctx, head: bool) -> S3Result<Response<Body>> {
         set_header(&mut r, "last-modified", &http_date(v.last_modified / 1000));
         return Ok(r);
     }
-    let (range, parts_count) = match ctx.query.get("partNumber") {
+    // A checksum describes the bytes it is sent with: the whole object, or one part of a
+    // multipart object; a byte range gets none (clients would validate it and fail).
+    let (range, parts_count, checksum) = match ctx.query.get("partNumber") {
+        Some(_) if ctx.header("range").is_some() => {
+            return Err(codes::invalid_request(
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
         Some(p) => part_range(&v, p)?,
-        None => (parse_range(ctx.header("range"), v.size)?, None),
+        None => {
+            let range = parse_range(ctx.header("range"), v.size)?;
+            let checksum = if range.is_some() {
+                None
+            } else {
+                v.checksum.clone()
+            };
+            (range, None, checksum)
+        }
     };
     let (start, len) = range.map_or((0, v.size), |(s, e)| (s, e - s + 1));
     let body = if head {
@@ -269,7 +284,7 @@ pub async fn get(s3: &S3, ctx: &Ctx, head: bool) -> S3Result<Response<Body>> {
             &format!("bytes {start}-{}/{}", start + len - 1, v.size),
         );
     }
-    object_headers(&mut r, ctx, &v, versioned);
+    object_headers(&mut r, ctx, &v, versioned, checksum.as_ref());
     set_header(&mut r, "content-length", &len.to_string());
     if let Some(n) = parts_count {
         set_header(&mut r, "x-amz-mp-parts-count", &n.to_string());
@@ -277,8 +292,9 @@ pub async fn get(s3: &S3, ctx: &Ctx, head: bool) -> S3Result<Response<Body>> {
     Ok(r)
 }
 
-/// The byte range a `partNumber` read serves, and the object's part count.
-type PartRange = (Option<(u64, u64)>, Option<usize>);
+/// What a `partNumber` read serves: the byte range, the object's part count, and the
+/// checksum of the bytes served.
+type PartRange = (Option<(u64, u64)>, Option<usize>, Option<Checksum>);
 
 fn part_range(v: &ObjVersion, p: &str) -> S3Result<PartRange> {
     let n: usize = p
@@ -292,31 +308,39 @@ fn part_range(v: &ObjVersion, p: &str) -> S3Result<PartRange> {
                 p,
             )
         })?;
-    if v.parts.is_empty() {
-        if n != 1 {
-            return Err(S3Error::new(
-                "InvalidPartNumber",
-                416,
-                "The requested partnumber is not satisfiable",
-            ));
-        }
-        return Ok((None, None));
-    }
-    let part = v.parts.get(n - 1).ok_or_else(|| {
+    let unsatisfiable = || {
         S3Error::new(
             "InvalidPartNumber",
             416,
             "The requested partnumber is not satisfiable",
         )
-    })?;
+    };
+    if v.parts.is_empty() {
+        if n != 1 {
+            return Err(unsatisfiable());
+        }
+        return Ok((None, None, v.checksum.clone()));
+    }
+    let part = v.parts.get(n - 1).ok_or_else(unsatisfiable)?;
     let start: u64 = v.parts[..n - 1].iter().map(|p| p.blob.size).sum();
+    let checksum = part.checksum.clone().map(|c| Checksum {
+        composite: v.checksum.as_ref().is_some_and(|o| o.composite),
+        ..c
+    });
     Ok((
         Some((start, start + part.blob.size - 1)),
         Some(v.parts.len()),
+        checksum,
     ))
 }
 
-fn object_headers(r: &mut Response<Body>, ctx: &Ctx, v: &ObjVersion, versioned: bool) {
+fn object_headers(
+    r: &mut Response<Body>,
+    ctx: &Ctx,
+    v: &ObjVersion,
+    versioned: bool,
+    checksum: Option<&Checksum>,
+) {
     let m = &v.meta;
     let ov = |name: &str| {
         ctx.query
@@ -370,7 +394,7 @@ fn object_headers(r: &mut Response<Body>, ctx: &Ctx, v: &ObjVersion, versioned: 
     if ctx
         .header("x-amz-checksum-mode")
         .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
-        && let Some(c) = &v.checksum
+        && let Some(c) = checksum
     {
         checksum_headers(r, c);
     }
@@ -425,6 +449,15 @@ pub fn delete(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
 /// `POST /bucket?delete`.
 pub async fn delete_objects(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<Body>> {
     let doc = parse_xml(&read_small(&ctx.headers, body, 4 << 20).await?)?;
+    let (quiet, objects) = parse_delete(&doc)?;
+    delete_many(s3, ctx, quiet, &objects)
+}
+
+/// The keys (and versions) of a DeleteObjects body: (quiet, [(key, version)]).
+type DeleteRequest = (bool, Vec<(String, Option<String>)>);
+
+/// Reads a `<Delete>` document: 1 to 1000 objects.
+pub fn parse_delete(doc: &super::xml::Node) -> S3Result<DeleteRequest> {
     if doc.name != "Delete" {
         return Err(codes::malformed_xml());
     }
@@ -443,10 +476,20 @@ pub async fn delete_objects(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Resp
     if objects.is_empty() || objects.len() > 1000 {
         return Err(codes::malformed_xml());
     }
+    Ok((quiet, objects))
+}
+
+/// Deletes `objects` and renders the `DeleteResult` (errors only when `quiet`).
+pub fn delete_many(
+    s3: &S3,
+    ctx: &Ctx,
+    quiet: bool,
+    objects: &[(String, Option<String>)],
+) -> S3Result<Response<Body>> {
     with_bucket_mut(s3, ctx, |b| {
         let mut w = XmlWriter::new();
         w.open("DeleteResult", Some(S3_NS));
-        for (key, version) in &objects {
+        for (key, version) in objects {
             if key.is_empty() {
                 w.open("Error", None);
                 w.elem("Key", key);
@@ -465,10 +508,9 @@ pub async fn delete_objects(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Resp
                 w.elem("VersionId", v);
             }
             if marker {
+                // The marker created, or the marker deleted by its version id.
                 w.elem("DeleteMarker", "true");
-                if version.is_none() {
-                    w.opt("DeleteMarkerVersionId", id.as_deref());
-                }
+                w.opt("DeleteMarkerVersionId", id.as_deref());
             }
             w.close("Deleted");
         }
@@ -592,16 +634,7 @@ pub fn copy(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
             checksum,
             ..src.clone()
         };
-        let mut w = XmlWriter::new();
-        w.open("CopyObjectResult", Some(S3_NS));
-        w.elem("ETag", &v.quoted_etag());
-        w.elem("LastModified", &iso8601_ms(v.last_modified));
-        if let Some(c) = &v.checksum {
-            w.elem(&format!("Checksum{}", c.algorithm.name()), &c.value);
-            w.elem("ChecksumType", "FULL_OBJECT");
-        }
-        w.close("CopyObjectResult");
-        let mut r = xml(200, w.finish());
+        let mut r = xml(200, copy_result_xml(&v));
         if src.version_id != "null" {
             set_header(&mut r, "x-amz-copy-source-version-id", &src.version_id);
         }
@@ -609,6 +642,20 @@ pub fn copy(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         b.put_version(ctx.key(), v);
         Ok(r)
     })
+}
+
+/// The `CopyObjectResult` for the new version `v`.
+pub fn copy_result_xml(v: &ObjVersion) -> String {
+    let mut w = XmlWriter::new();
+    w.open("CopyObjectResult", Some(S3_NS));
+    w.elem("ETag", &v.quoted_etag());
+    w.elem("LastModified", &iso8601_ms(v.last_modified));
+    if let Some(c) = &v.checksum {
+        w.elem("ChecksumType", "FULL_OBJECT");
+        w.elem(&format!("Checksum{}", c.algorithm.name()), &c.value);
+    }
+    w.close("CopyObjectResult");
+    w.finish()
 }
 
 /// Runs `f` on the version a tagging request names.
@@ -774,6 +821,108 @@ fn object_parts(w: &mut XmlWriter, ctx: &Ctx, v: &ObjVersion) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::testutil::{body_text, ctx, s3};
+
+    /// 2026-01-02T03:04:05.678Z.
+    const T: i64 = 1_767_323_045_678;
+
+    fn object(etag: &str) -> ObjVersion {
+        let mut v = ObjVersion::marker("null".into(), T);
+        v.delete_marker = false;
+        v.etag = etag.into();
+        v
+    }
+
+    #[test]
+    fn copy_result_is_exact() {
+        let mut v = object("9dd4e461268c8034f5c8564e155c67a6");
+        assert_eq!(
+            copy_result_xml(&v),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <ETag>&quot;9dd4e461268c8034f5c8564e155c67a6&quot;</ETag>\
+             <LastModified>2026-01-02T03:04:05.678Z</LastModified></CopyObjectResult>"
+        );
+        v.checksum = Some(Checksum {
+            algorithm: Algorithm::Crc32c,
+            value: "yZRlqg==".into(),
+            composite: false,
+        });
+        assert_eq!(
+            copy_result_xml(&v),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <ETag>&quot;9dd4e461268c8034f5c8564e155c67a6&quot;</ETag>\
+             <LastModified>2026-01-02T03:04:05.678Z</LastModified>\
+             <ChecksumType>FULL_OBJECT</ChecksumType><ChecksumCRC32C>yZRlqg==</ChecksumCRC32C>\
+             </CopyObjectResult>"
+        );
+    }
+
+    #[test]
+    fn delete_result_is_exact() {
+        let (s3, _dir) = s3();
+        let mut b = Bucket {
+            name: "bkt".into(),
+            versioning: Versioning::Enabled,
+            ..Bucket::default()
+        };
+        let mut v1 = object("aa");
+        v1.version_id = "v1".into();
+        b.put_version("a&b", v1.clone());
+        b.put_version("keep", v1);
+        s3.write().buckets("000000000000").insert("bkt".into(), b);
+        let c = ctx("POST", "bkt", None, "delete");
+        let doc = parse_xml(
+            b"<Delete><Object><Key>a&amp;b</Key></Object>\
+              <Object><Key>keep</Key><VersionId>v1</VersionId></Object>\
+              <Object><Key></Key></Object></Delete>",
+        )
+        .expect("xml");
+        let (quiet, objects) = parse_delete(&doc).expect("parse");
+        assert!(!quiet);
+        let body = body_text(delete_many(&s3, &c, quiet, &objects).expect("delete"));
+        let marker = {
+            let state = s3.read();
+            let b = state.bucket("000000000000", "bkt").expect("bucket");
+            assert!(!b.objects.contains_key("keep"), "the only version is gone");
+            let m = b.latest("a&b").expect("marker");
+            assert!(m.delete_marker);
+            m.version_id.clone()
+        };
+        assert_eq!(
+            body,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+                 <DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <Deleted><Key>a&amp;b</Key><DeleteMarker>true</DeleteMarker>\
+                 <DeleteMarkerVersionId>{marker}</DeleteMarkerVersionId></Deleted>\
+                 <Deleted><Key>keep</Key><VersionId>v1</VersionId></Deleted>\
+                 <Error><Key></Key><Code>UserKeyMustBeSpecified</Code>\
+                 <Message>The key must be specified</Message></Error>\
+                 </DeleteResult>"
+            )
+        );
+        // Quiet: only errors are reported.
+        let doc = parse_xml(b"<Delete><Quiet>true</Quiet><Object><Key>x</Key></Object></Delete>")
+            .expect("xml");
+        let (quiet, objects) = parse_delete(&doc).expect("parse");
+        assert!(quiet);
+        assert_eq!(
+            body_text(delete_many(&s3, &c, quiet, &objects).expect("delete")),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></DeleteResult>"
+        );
+        // Over 1000 objects, or none, is malformed.
+        let many = format!(
+            "<Delete>{}</Delete>",
+            "<Object><Key>k</Key></Object>".repeat(1001)
+        );
+        let doc = parse_xml(many.as_bytes()).expect("xml");
+        assert_eq!(parse_delete(&doc).map_err(|e| e.code), Err("MalformedXML"));
+        let doc = parse_xml(b"<Delete></Delete>").expect("xml");
+        assert_eq!(parse_delete(&doc).map_err(|e| e.code), Err("MalformedXML"));
+    }
 
     #[test]
     fn ranges() {

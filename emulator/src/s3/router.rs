@@ -364,6 +364,54 @@ mod tests {
                 Some(GetObjectAttributes),
             ),
             (r("GET", b, k, "tagging", false), Some(GetObjectTagging)),
+            (r("HEAD", b, k, "", false), Some(HeadObject)),
+            (r("HEAD", b, None, "", false), Some(HeadBucket)),
+            (r("DELETE", b, None, "", false), Some(DeleteBucket)),
+            (r("DELETE", b, k, "", false), Some(DeleteObject)),
+            (r("DELETE", b, k, "versionId=v", false), Some(DeleteObject)),
+            (
+                r("GET", b, None, "uploads&prefix=a", false),
+                Some(ListMultipartUploads),
+            ),
+            (
+                r("GET", b, None, "versioning", false),
+                Some(GetBucketVersioning),
+            ),
+            (r("DELETE", b, None, "versioning", false), None),
+            (r("PUT", b, None, "tagging", false), Some(PutBucketTagging)),
+            (
+                r("DELETE", b, None, "tagging", false),
+                Some(DeleteBucketTagging),
+            ),
+            (r("GET", b, None, "policy", false), Some(GetBucketPolicy)),
+            (r("PUT", b, None, "cors", false), Some(PutBucketCors)),
+            (
+                r("GET", b, None, "notification", false),
+                Some(GetBucketNotificationConfiguration),
+            ),
+            (
+                r("PUT", b, None, "encryption", false),
+                Some(Unsupported("PutBucketEncryption")),
+            ),
+            (
+                r("GET", b, k, "acl", false),
+                Some(Unsupported("GetObjectAcl")),
+            ),
+            (
+                r("POST", b, k, "restore", false),
+                Some(Unsupported("RestoreObject")),
+            ),
+            (
+                r("DELETE", b, k, "tagging", false),
+                Some(DeleteObjectTagging),
+            ),
+            // A `versionId` or `partNumber` alone does not change the operation.
+            (r("GET", b, k, "partNumber=2", false), Some(GetObject)),
+            (
+                r("GET", b, k, "versionId=v&tagging", false),
+                Some(GetObjectTagging),
+            ),
+            (r("POST", b, None, "", false), None),
             (r("PATCH", b, k, "", false), None),
             (r("POST", None, None, "", false), None),
         ];

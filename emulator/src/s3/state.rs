@@ -222,6 +222,10 @@ pub fn list<'a>(
     max: usize,
 ) -> Listing<'a> {
     let mut out = Listing::default();
+    if max == 0 {
+        // S3 answers `max-keys=0` with an empty, complete page.
+        return out;
+    }
     let delimiter = delimiter.filter(|d| !d.is_empty());
     let mut cursor: Bound<String> = match after {
         Some(a) if a >= prefix => Bound::Excluded(a.to_owned()),
@@ -236,6 +240,10 @@ pub fn list<'a>(
             break;
         }
         cursor = Bound::Excluded(key.clone());
+        // A deleted key is invisible, also as a member of a common prefix.
+        let Some(latest) = versions.last().filter(|v| !v.delete_marker) else {
+            continue;
+        };
         let group = delimiter.and_then(|d| {
             key[prefix.len()..]
                 .find(d)
@@ -255,9 +263,6 @@ pub fn list<'a>(
             out.prefixes.push(cp);
             continue;
         }
-        let Some(latest) = versions.last().filter(|v| !v.delete_marker) else {
-            continue;
-        };
         if out.contents.len() + out.prefixes.len() >= max {
             out.truncated = true;
             break;
@@ -344,6 +349,7 @@ mod tests {
             after = l.last.clone();
         }
         assert_eq!(seen, ["a/", "b", "c/", "d"]);
+        assert_eq!(list(&b, "", None, None, 0), Listing::default());
     }
 
     #[test]
@@ -351,6 +357,13 @@ mod tests {
         let mut b = bucket(&["k"]);
         b.put_version("k", ObjVersion::marker("v2".into(), 1));
         assert!(list(&b, "", None, None, 10).contents.is_empty());
+        // A prefix whose keys are all deleted is not listed.
+        let mut b2 = bucket(&["d/x", "e"]);
+        b2.put_version("d/x", ObjVersion::marker("m".into(), 1));
+        assert_eq!(
+            names(&list(&b2, "", Some("/"), None, 10)),
+            (vec!["e".into()], vec![])
+        );
         b.put_version("k", ObjVersion::marker("null".into(), 2));
         assert_eq!(
             b.objects["k"].len(),

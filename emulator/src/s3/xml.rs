@@ -115,8 +115,10 @@ const MAX_DEPTH: usize = 32;
 /// Parses a document into its root element; any malformation is an error.
 pub fn parse(bytes: &[u8]) -> Result<Node, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "body is not UTF-8".to_owned())?;
+    // Text is kept exactly (no trimming): a key or tag value may begin or end with spaces,
+    // and trimming each text event would also eat the spaces around `&amp;`-style references.
+    // Whitespace between child elements is dropped when the element closes.
     let mut reader = quick_xml::Reader::from_str(text);
-    reader.config_mut().trim_text(true);
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
     let mut count = 0;
@@ -144,7 +146,10 @@ pub fn parse(bytes: &[u8]) -> Result<Node, String> {
                 }
             }
             Event::End(_) => {
-                let n = stack.pop().ok_or("unbalanced end tag")?;
+                let mut n = stack.pop().ok_or("unbalanced end tag")?;
+                if !n.children.is_empty() && n.text.trim().is_empty() {
+                    n.text.clear();
+                }
                 match stack.last_mut() {
                     Some(p) => p.children.push(n),
                     None => root = Some(n),
@@ -227,6 +232,16 @@ mod tests {
             Some("a&b")
         );
         assert_eq!(n.text_of("Quiet"), Some("true"));
+        // Text is exact: spaces at the ends and around references survive; indentation
+        // between elements does not become text.
+        let n = parse(
+            b"<Tagging>\n  <TagSet>\n    <Tag><Key> k </Key><Value>v &amp; <![CDATA[<w>]]> &#x41;</Value></Tag>\n  </TagSet>\n</Tagging>\n",
+        )
+        .expect("parse");
+        let tag = n.child("TagSet").and_then(|s| s.child("Tag")).expect("tag");
+        assert_eq!(tag.text_of("Key"), Some(" k "));
+        assert_eq!(tag.text_of("Value"), Some("v & <w> A"));
+        assert_eq!((n.text.as_str(), tag.text.as_str()), ("", ""));
         for bad in [
             &b"<a>"[..],
             b"<a></b>",

@@ -840,11 +840,9 @@ async fn receive_message(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
 
 fn delete_message(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
     let receipt = required(input, "ReceiptHandle")?;
-    with_queue(sqs, call, input, |q, _| {
-        match q.delete(receipt) {
-            Deletion::Deleted | Deletion::Stale => Ok(json!({})),
-            Deletion::Malformed => Err(invalid_receipt(receipt)),
-        }
+    with_queue(sqs, call, input, |q, _| match q.delete(receipt) {
+        Deletion::Deleted | Deletion::Stale => Ok(json!({})),
+        Deletion::Malformed => Err(invalid_receipt(receipt)),
     })
 }
 
