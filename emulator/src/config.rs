@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::persistence::PersistConfig;
+
 /// The account used when a request's access key id is not a 12-digit account id.
 pub const DEFAULT_ACCOUNT: &str = "000000000000";
 
@@ -20,6 +22,8 @@ pub struct Config {
     /// Whether `POST /_podstack/clock?advance=SECONDS` may move the emulator's clock
     /// (`PODSTACK_CLOCK_CONTROL=1`; for tests of timeouts without waiting).
     pub clock_control: bool,
+    /// `PERSISTENCE`, `SNAPSHOT_SAVE_STRATEGY`, `SNAPSHOT_LOAD_STRATEGY`, `SNAPSHOT_FLUSH_INTERVAL`.
+    pub persist: PersistConfig,
 }
 
 impl Config {
@@ -31,6 +35,7 @@ impl Config {
             default_account: DEFAULT_ACCOUNT.into(),
             default_region: "us-east-1".into(),
             clock_control: true,
+            persist: PersistConfig::default(),
         }
     }
 
@@ -62,6 +67,7 @@ impl Config {
             default_account,
             default_region,
             clock_control,
+            persist: PersistConfig::from_env()?,
         })
     }
 }

@@ -16,9 +16,11 @@ use crate::config::Config;
 use crate::http_util::{Query, percent_decode};
 use crate::ids;
 use crate::internal;
+use crate::persistence::{Persistence, SaveStrategy};
 use crate::protocol;
 use crate::s3::{self, S3};
 use crate::secretsmanager::{self, SecretsManager};
+use crate::snapshot::ServiceSnapshot;
 use crate::sqs::{self, Sqs};
 use crate::sts::Sts;
 
@@ -51,6 +53,7 @@ struct Inner {
     sqs: Sqs,
     secrets: SecretsManager,
     sts: Sts,
+    persistence: Persistence,
     started: Instant,
 }
 
@@ -65,6 +68,7 @@ impl Gateway {
                 sqs: Sqs::new(clock.clone()),
                 secrets: SecretsManager::new(clock.clone()),
                 sts: Sts::new(clock.clone()),
+                persistence: Persistence::new(config.persist.clone()),
                 clock,
                 config,
                 started: Instant::now(),
@@ -97,6 +101,26 @@ impl Gateway {
         &self.inner.clock
     }
 
+    /// The pod store holding bodies and snapshots.
+    pub fn store(&self) -> &Store {
+        &self.inner.s3.store
+    }
+
+    /// Persistence state.
+    pub fn persistence(&self) -> &Persistence {
+        &self.inner.persistence
+    }
+
+    /// Every service whose state is exported and loaded, in a fixed order.
+    pub fn services(&self) -> Vec<&dyn ServiceSnapshot> {
+        vec![
+            &self.inner.s3,
+            &self.inner.secrets,
+            &self.inner.sqs,
+            &self.inner.sts,
+        ]
+    }
+
     /// Handles one request.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let request_id = ids::request_id();
@@ -105,9 +129,14 @@ impl Gateway {
             .iter()
             .any(|p| parts.uri.path().starts_with(p));
         let mut resp = if internal {
-            internal::handle(self, &parts).await
+            match crate::pods::handle(self, &parts, body).await {
+                Some(r) => r,
+                None => internal::handle(self, &parts).await,
+            }
         } else {
-            self.aws(parts, body, &request_id).await
+            let mut effect = Effect::default();
+            let resp = self.aws(parts, body, &request_id, &mut effect).await;
+            self.after(resp, &effect).await
         };
         s3::set_header(&mut resp, "x-amz-request-id", &request_id);
         s3::set_header(&mut resp, "x-amz-id-2", &request_id);
@@ -135,11 +164,44 @@ impl Gateway {
         }
     }
 
+    /// Persistence after a request: a successful change bumps the generation; under
+    /// ON_REQUEST the answer waits until a snapshot holding the change is durable.
+    async fn after(&self, resp: Response<Body>, effect: &Effect) -> Response<Body> {
+        if !effect.mutating || resp.status().is_client_error() || resp.status().is_server_error() {
+            return resp;
+        }
+        let p = self.persistence();
+        let generation = p.mutated();
+        if !(p.config.enabled && p.config.save == SaveStrategy::OnRequest) {
+            return resp;
+        }
+        match self.durable(generation).await {
+            Ok(()) => resp,
+            Err(e) => internal::json_error(
+                500,
+                "InternalError",
+                &format!("the change could not be made durable: {e}"),
+            ),
+        }
+    }
+
+    /// Notes the service a request goes to (loading it first under lazy loading) and whether
+    /// the operation changes state.
+    fn enter(&self, effect: &mut Effect, service: Service, mutating: bool) {
+        if let Some(name) = service.state_name() {
+            if self.persistence().config.enabled {
+                self.ensure_loaded(name);
+            }
+            effect.mutating = mutating;
+        }
+    }
+
     async fn aws(
         &self,
         parts: hyper::http::request::Parts,
         body: Incoming,
         request_id: &str,
+        effect: &mut Effect,
     ) -> Response<Body> {
         let query = Query::parse(parts.uri.query());
         let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
@@ -168,6 +230,7 @@ impl Gateway {
             if scope.is_none() {
                 service = service_by_action(&params).unwrap_or(service);
             }
+            self.enter(effect, service, op_mutates(action_of(&params)));
             if service != Service::S3 {
                 return self
                     .query_service(service, &params, &caller, request_id)
@@ -179,6 +242,15 @@ impl Gateway {
                 "a form-encoded request must name an Action of a service podstack emulates",
             );
         }
+        let op = target.as_deref().map_or_else(
+            || action_of(&query.0),
+            |t| t.rsplit('.').next().unwrap_or(t),
+        );
+        let mutating = match service {
+            Service::S3 => !matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS"),
+            _ => op_mutates(op),
+        };
+        self.enter(effect, service, mutating);
         match service {
             Service::S3 => {
                 let (bucket, key) = split_s3_path(&host, parts.uri.path());
@@ -248,6 +320,42 @@ impl Gateway {
                 "InvalidAction",
                 "this service does not speak the query protocol",
             ),
+        }
+    }
+}
+
+/// What a request did, for persistence.
+#[derive(Debug, Default)]
+struct Effect {
+    /// Whether the operation changes state.
+    mutating: bool,
+}
+
+/// The `Action` of query-protocol parameters.
+fn action_of(params: &[(String, String)]) -> &str {
+    params
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Whether an operation changes state (anything but Get*, List*, Describe*, BatchGet*;
+/// ReceiveMessage counts: it changes receive counts and visibility).
+fn op_mutates(op: &str) -> bool {
+    !["Get", "List", "Describe", "BatchGet"]
+        .iter()
+        .any(|p| op.starts_with(p))
+}
+
+impl Service {
+    /// The name of the service's part of the state tree, for services that have one.
+    pub fn state_name(self) -> Option<&'static str> {
+        match self {
+            Self::S3 => Some("s3"),
+            Self::Sqs => Some("sqs"),
+            Self::SecretsManager => Some("secretsmanager"),
+            Self::Sts => Some("sts"),
+            Self::Other(_) => None,
         }
     }
 }

@@ -20,11 +20,16 @@ pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {
                 .iter()
                 .map(|s| ((*s).to_owned(), json!("running")))
                 .collect();
+            let p = gw.persistence();
             let body = json!({
                 "services": services,
                 "edition": "podstack",
                 "version": env!("CARGO_PKG_VERSION"),
                 "uptime_seconds": gw.uptime().as_secs(),
+                "persistence": {
+                    "enabled": p.config.enabled,
+                    "status": p.status(),
+                },
             });
             let mut r = json_response(200, &body);
             if parts.method == "HEAD" {

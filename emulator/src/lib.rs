@@ -27,11 +27,16 @@ pub mod gateway;
 pub mod http_util;
 pub mod ids;
 pub mod internal;
+pub mod persistence;
+pub mod pods;
+pub mod preseed;
 pub mod protocol;
 pub mod s3;
 pub mod secretsmanager;
 pub mod server;
+pub mod snapshot;
 pub mod sqs;
+pub mod state;
 pub mod sts;
 
 pub use config::Config;

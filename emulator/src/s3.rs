@@ -12,6 +12,7 @@ pub mod multipart;
 pub mod object;
 pub mod output;
 pub mod router;
+pub mod snapshot;
 pub mod state;
 pub mod xml;
 
@@ -93,6 +94,17 @@ impl S3 {
     /// Writes the state.
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, S3State> {
         self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the whole state, taken under the read lock (metadata only: bodies are
+    /// shared blobs, so this copies no object bytes).
+    pub fn copy_state(&self) -> S3State {
+        self.read().clone()
+    }
+
+    /// Replaces the whole state; returns the previous one.
+    pub fn replace_state(&self, state: S3State) -> S3State {
+        std::mem::replace(&mut *self.write(), state)
     }
 
     /// Handles one request; errors become S3 XML error responses.

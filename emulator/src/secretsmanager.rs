@@ -2,6 +2,8 @@
 //! `AWSCURRENT`, `AWSPREVIOUS` and `AWSPENDING` exactly as AWS moves them, deletion with a
 //! recovery window measured on the emulator's clock, and random passwords.
 
+pub mod snapshot;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 
@@ -105,6 +107,20 @@ impl SecretsManager {
             clock,
             ..Self::default()
         }
+    }
+
+    /// A copy of every secret, taken under the read lock.
+    pub fn copy_state(&self) -> BTreeMap<(String, String), Secrets> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces every secret; returns the previous ones.
+    pub fn replace_state(
+        &self,
+        state: BTreeMap<(String, String), Secrets>,
+    ) -> BTreeMap<(String, String), Secrets> {
+        let mut live = self.state.write().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *live, state)
     }
 
     /// Handles `X-Amz-Target: secretsmanager.<Op>`.

@@ -6,6 +6,7 @@ pub mod md5;
 pub mod ops;
 pub mod query;
 pub mod queue;
+pub mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -65,6 +66,20 @@ impl Sqs {
     /// Writes the queues.
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<QueueKey, Queue>> {
         self.queues.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of every queue, taken under the read lock.
+    pub fn copy_state(&self) -> BTreeMap<QueueKey, Queue> {
+        self.read().clone()
+    }
+
+    /// Replaces every queue, returning the previous ones, and wakes every long poll so that
+    /// it looks at the new state.
+    pub fn replace_state(&self, queues: BTreeMap<QueueKey, Queue>) -> BTreeMap<QueueKey, Queue> {
+        let old = std::mem::replace(&mut *self.write(), queues);
+        let waiting = self.notify.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.values().for_each(|n| n.notify_waiters());
+        old
     }
 
     /// Handles a JSON-protocol request (`X-Amz-Target: AmazonSQS.<Op>`).

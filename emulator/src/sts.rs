@@ -2,6 +2,8 @@
 //! GetSessionToken. Temporary credentials are remembered, so requests signed with them later
 //! map to the account of the role they came from.
 
+pub mod snapshot;
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -66,6 +68,20 @@ impl Sts {
             .get(access_key)
             .filter(|i| i.expires > now)
             .cloned()
+    }
+
+    /// A copy of every issued credential, taken under the read lock.
+    pub fn copy_state(&self) -> HashMap<String, Identity> {
+        self.issued
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces every issued credential; returns the previous ones.
+    pub fn replace_state(&self, issued: HashMap<String, Identity>) -> HashMap<String, Identity> {
+        let mut live = self.issued.write().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *live, issued)
     }
 
     /// Handles a query-protocol request.

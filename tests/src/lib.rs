@@ -141,7 +141,8 @@ pub struct Emulator {
     pub port: u16,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    dir: tempfile::TempDir,
+    /// The directory of data and log, shared by restarts of the same emulator.
+    dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 /// Picks a free loopback port by binding port 0 and releasing it.
@@ -161,13 +162,28 @@ impl Emulator {
     /// Like [`Emulator::start`], with extra environment variables for the server (e.g.
     /// `PODSTACK_CLOCK_CONTROL=1`, which lets tests move its clock instead of sleeping).
     pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        Self::spawn_in(
+            std::sync::Arc::new(tempfile::tempdir().expect("temp dir")),
+            env,
+        )
+    }
+
+    /// The data directory (`--data-dir`): the pod store lives in `store/` below it.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn_in(dir: std::sync::Arc<tempfile::TempDir>, env: &[(&str, &str)]) -> Self {
         let bin = podstack_binary();
         // A port picked this way can be taken by someone else before podstack binds it;
         // try a few times.
         for _ in 0..3 {
-            let dir = tempfile::tempdir().expect("temp dir");
             let port = free_port();
-            let log = File::create(dir.path().join("podstack.log")).expect("log file");
+            let log = File::options()
+                .create(true)
+                .append(true)
+                .open(dir.path().join("podstack.log"))
+                .expect("log file");
             let child = Command::new(&bin)
                 .args([
                     "start",
@@ -178,6 +194,8 @@ impl Emulator {
                 .arg(dir.path().join("data"))
                 .env_remove("GATEWAY_LISTEN")
                 .env_remove("PODSTACK_HOME")
+                .env_remove("PERSISTENCE")
+                .env_remove("AUTO_LOAD_POD")
                 .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log file"))
@@ -188,7 +206,7 @@ impl Emulator {
                 child,
                 port,
                 endpoint: format!("http://127.0.0.1:{port}"),
-                dir,
+                dir: dir.clone(),
             };
             match emu.wait_healthy(Duration::from_secs(10)) {
                 Ok(()) => return emu,
@@ -203,6 +221,43 @@ impl Emulator {
             }
         }
         panic!("could not start podstack on a free port");
+    }
+
+    /// Kills the server (SIGKILL, like a crash) and starts a new one on the same data.
+    pub fn kill_and_restart(mut self, env: &[(&str, &str)]) -> Self {
+        self.stop();
+        Self::spawn_in(self.dir.clone(), env)
+    }
+
+    /// Stops the server gracefully (SIGTERM, waiting for it to exit) and starts a new one on
+    /// the same data.
+    pub fn stop_and_restart(mut self, env: &[(&str, &str)]) -> Self {
+        self.terminate();
+        Self::spawn_in(self.dir.clone(), env)
+    }
+
+    /// Sends SIGTERM to the server (our own child, by its PID) and waits for it to exit.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "podstack did not stop within 20 s of SIGTERM\n--- log ---\n{}",
+            self.log()
+        );
+    }
+
+    /// The JSON of `/_localstack/health`.
+    pub fn health(&self) -> serde_json::Value {
+        let r = self.http("GET", "/_localstack/health", &[], b"");
+        serde_json::from_slice(&r.body).expect("health is JSON")
     }
 
     fn wait_healthy(&mut self, limit: Duration) -> Result<(), String> {

@@ -274,7 +274,7 @@ pub fn list<'a>(
 }
 
 /// All S3 state of the emulator.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct S3State {
     /// Per account: buckets by name.
     pub accounts: HashMap<String, BTreeMap<String, Bucket>>,

@@ -62,7 +62,8 @@ fn with_queue<T>(
     f(q, &key)
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` is a valid queue name (`.fifo` suffix allowed).
+pub(crate) fn valid_name(name: &str) -> bool {
     let base = name.strip_suffix(".fifo").unwrap_or(name);
     !base.is_empty()
         && name.len() <= 80
@@ -90,7 +91,7 @@ const SETTABLE: &[&str] = &[
 ];
 
 /// Validates attributes (names, ranges, JSON policies) and returns them in canonical form.
-fn validate_attributes(
+pub(crate) fn validate_attributes(
     input: Option<&Value>,
     fifo: bool,
     creating: bool,

@@ -56,6 +56,20 @@ pub struct Message {
     pub dlq_source: Option<String>,
 }
 
+/// A FIFO deduplication entry: within its window, a send with the same key returns the
+/// earlier message instead of adding one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DedupEntry {
+    /// The deduplication id (prefixed by the group and a NUL under `messageGroup` scope).
+    pub key: String,
+    /// When the window ends (ms).
+    pub expires: i64,
+    /// The message the first send created.
+    pub message_id: String,
+    /// Its FIFO sequence number.
+    pub sequence_number: Option<String>,
+}
+
 /// Where a queue lives and what it is called.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueueKey {
@@ -443,6 +457,66 @@ impl Queue {
     /// Every message, for export.
     pub fn messages(&self) -> impl Iterator<Item = &Message> {
         self.messages.values()
+    }
+
+    /// The deduplication entries, sorted by key, for export.
+    pub fn dedup_entries(&self) -> Vec<DedupEntry> {
+        let mut out: Vec<DedupEntry> = self
+            .dedup
+            .iter()
+            .map(|(key, (expires, id, seq))| DedupEntry {
+                key: key.clone(),
+                expires: *expires,
+                message_id: id.clone(),
+                sequence_number: seq.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// The sequence number of the last message added.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Rebuilds the runtime state of a queue loaded from a snapshot: `self` carries the
+    /// queue's own fields (name, times, attributes, tags) and no messages. Messages that were
+    /// in flight become visible (at `now`, or earlier if their visibility had already
+    /// ended); their receipt handles are forgotten and their receive counts kept. Then the
+    /// usual rules run at `now`: messages past retention and expired deduplication entries
+    /// are dropped. Message ids and `seq` values must be distinct (the caller checks); the
+    /// sequence counter is at least the highest `seq`.
+    pub fn restore(
+        mut self,
+        messages: Vec<Message>,
+        dedup: Vec<DedupEntry>,
+        next_seq: u64,
+        now: i64,
+    ) -> Self {
+        self.purge();
+        self.dedup.clear();
+        self.next_seq = next_seq;
+        for mut m in messages {
+            if m.receipt.take().is_some() {
+                m.visible_at = m.visible_at.min(now);
+            }
+            let key = if self.fifo {
+                (0, m.seq)
+            } else {
+                (m.visible_at, m.seq)
+            };
+            self.next_seq = self.next_seq.max(m.seq);
+            self.ready.insert(key, m.id.clone());
+            self.by_sent.insert((m.sent, m.seq), m.id.clone());
+            self.messages.insert(m.id.clone(), m);
+        }
+        for d in dedup {
+            self.dedup
+                .insert(d.key, (d.expires, d.message_id, d.sequence_number));
+        }
+        self.tick(now);
+        self
     }
 }
 

@@ -1,0 +1,148 @@
+//! Preseeding at start: `AUTO_LOAD_POD=name,name:3` loads pods from the local pod store, in
+//! order, with `MERGE_STRATEGY` (default `account-region-merge`); then the init directory
+//! (`$PODSTACK_HOME/init-pods.d`): `*.txt` files list pod references one per line (`#`
+//! comments), then `*.tar` files are pod archives (`pod export`). Each later source merges
+//! over the earlier ones.
+//!
+//! With `PERSISTENCE=1` preseeding happens only when there is no snapshot yet (the first
+//! start): after that the persisted state, which started from the pods, is what comes back.
+//! LocalStack instead ignores `AUTO_LOAD_POD` under persistence, silently.
+
+use std::path::{Path, PathBuf};
+
+use podstore::{PodRef, Strategy};
+
+use crate::gateway::Gateway;
+use crate::state::StateError;
+
+/// `MERGE_STRATEGY`, else `account-region-merge`.
+pub fn default_strategy() -> Strategy {
+    std::env::var("MERGE_STRATEGY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default()
+}
+
+/// One thing to load at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seed {
+    /// A pod of the local store.
+    Pod(PodRef),
+    /// A pod archive file.
+    Archive(PathBuf),
+}
+
+/// Parses `AUTO_LOAD_POD` (comma separated references).
+pub fn parse_auto_load(v: &str) -> Result<Vec<Seed>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_ref(s).map(Seed::Pod))
+        .collect()
+}
+
+fn parse_ref(s: &str) -> Result<PodRef, String> {
+    if let Some((_, remote)) = s.split_once(',') {
+        return Err(format!(
+            "{s:?}: loading from remote {remote:?} is not supported yet; pull the pod first"
+        ));
+    }
+    PodRef::parse(s).map_err(|e| format!("AUTO_LOAD_POD: {e}"))
+}
+
+/// The seeds of an init directory: pods listed in `*.txt` (sorted by file name), then
+/// archives `*.tar` (sorted). A missing directory has none.
+pub fn scan_init_dir(dir: &Path) -> Result<Vec<Seed>, String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "txt"))
+    {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            out.push(Seed::Pod(
+                parse_ref(line).map_err(|e| format!("{}: {e}", f.display()))?,
+            ));
+        }
+    }
+    out.extend(
+        files
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|x| x == "tar"))
+            .map(Seed::Archive),
+    );
+    Ok(out)
+}
+
+impl Gateway {
+    /// Loads each seed in order with `strategy`. Returns a line per seed for the log; a seed
+    /// that fails is reported and skipped (the state is unchanged by it).
+    pub fn preseed(&self, seeds: &[Seed], strategy: Strategy) -> Vec<Result<String, String>> {
+        seeds
+            .iter()
+            .map(|s| {
+                self.load_seed(s, strategy)
+                    .map_err(|e| format!("{}: {e}", describe(s)))
+            })
+            .collect()
+    }
+
+    fn load_seed(&self, seed: &Seed, strategy: Strategy) -> Result<String, StateError> {
+        let commit = match seed {
+            Seed::Pod(r) => self.store().resolve(r).map_err(StateError::store)?.1,
+            Seed::Archive(p) => {
+                let f = std::fs::File::open(p)
+                    .map_err(|e| StateError::store(format!("{}: {e}", p.display())))?;
+                podstore::import_archive(self.store(), std::io::BufReader::new(f))
+                    .map_err(StateError::store)?
+                    .commit
+            }
+        };
+        let report = self.import_commit(commit, strategy, false)?;
+        Ok(format!(
+            "loaded {} ({strategy}): {}",
+            describe(seed),
+            report.services.join(", ")
+        ))
+    }
+}
+
+fn describe(s: &Seed) -> String {
+    match s {
+        Seed::Pod(r) => format!("pod {r}"),
+        Seed::Archive(p) => format!("archive {}", p.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_load_and_init_dir() {
+        let seeds = parse_auto_load("p1, p2:3,").expect("parse");
+        assert_eq!(seeds.len(), 2);
+        assert!(parse_auto_load("bad name").is_err());
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("b.txt"), "# fixtures\np3\n\np4:2\n").expect("write");
+        std::fs::write(dir.path().join("a.tar"), b"x").expect("write");
+        std::fs::write(dir.path().join("ignored.md"), b"x").expect("write");
+        let seeds = scan_init_dir(dir.path()).expect("scan");
+        assert_eq!(seeds.len(), 3);
+        assert!(matches!(&seeds[2], Seed::Archive(p) if p.ends_with("a.tar")));
+        assert!(
+            scan_init_dir(&dir.path().join("missing"))
+                .expect("none")
+                .is_empty()
+        );
+    }
+}
