@@ -75,26 +75,12 @@ pub enum Hasher {
     Sha256(sha2::Sha256),
 }
 
-static CRC32C_TABLE: [u32; 256] = crc32_table(0x82F6_3B78);
-static CRC64_TABLE: [u64; 256] = crc64_table(0x9A6C_9329_AC4B_C9B5);
+/// Byte tables of the reflected CRCs. A reflected table computed in 64 bits is exact for a
+/// 32-bit polynomial too (its high bits stay zero), so one builder serves both.
+static CRC32C_TABLE: [u64; 256] = reflected_table(0x82F6_3B78);
+static CRC64_TABLE: [u64; 256] = reflected_table(0x9A6C_9329_AC4B_C9B5);
 
-const fn crc32_table(poly: u32) -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ poly } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-const fn crc64_table(poly: u64) -> [u64; 256] {
+const fn reflected_table(poly: u64) -> [u64; 256] {
     let mut t = [0u64; 256];
     let mut i = 0;
     while i < 256 {
@@ -128,7 +114,7 @@ impl Hasher {
             Self::Crc32(h) => h.update(data),
             Self::Crc32c(c) => {
                 for &b in data {
-                    *c = CRC32C_TABLE[((*c ^ u32::from(b)) & 0xff) as usize] ^ (*c >> 8);
+                    *c = (CRC32C_TABLE[((*c ^ u32::from(b)) & 0xff) as usize] as u32) ^ (*c >> 8);
                 }
             }
             Self::Crc64(c) => {

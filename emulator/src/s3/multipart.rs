@@ -404,6 +404,27 @@ pub fn abort(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
     })
 }
 
+/// Writes the paging elements of a list of parts (`PartNumberMarker`, `NextPartNumberMarker`,
+/// `MaxParts`, `IsTruncated`) and returns the page of parts after `marker`.
+pub fn part_page<'a>(
+    w: &mut XmlWriter,
+    parts: impl Iterator<Item = &'a Part>,
+    marker: u32,
+    max: usize,
+) -> Vec<&'a Part> {
+    let mut after: Vec<&Part> = parts.filter(|p| p.number > marker).collect();
+    let truncated = after.len() > max;
+    after.truncate(max);
+    w.elem("PartNumberMarker", &marker.to_string());
+    w.elem(
+        "NextPartNumberMarker",
+        &after.last().map_or(marker, |p| p.number).to_string(),
+    );
+    w.elem("MaxParts", &max.to_string());
+    w.elem("IsTruncated", if truncated { "true" } else { "false" });
+    after
+}
+
 /// `GET /bucket/key?uploadId=…`.
 pub fn list_parts(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
     let max: usize = ctx
@@ -419,27 +440,12 @@ pub fn list_parts(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         .unwrap_or(0);
     with_bucket(s3, ctx, |b| {
         let u = upload_of(b, ctx)?;
-        let after: Vec<&Part> = u.parts.values().filter(|p| p.number > marker).collect();
-        let page = &after[..after.len().min(max)];
         let mut w = XmlWriter::new();
         w.open("ListPartsResult", Some(S3_NS));
         w.elem("Bucket", &b.name);
         w.elem("Key", &u.key);
         w.elem("UploadId", &u.id);
-        w.elem("PartNumberMarker", &marker.to_string());
-        w.elem(
-            "NextPartNumberMarker",
-            &page.last().map_or(marker, |p| p.number).to_string(),
-        );
-        w.elem("MaxParts", &max.to_string());
-        w.elem(
-            "IsTruncated",
-            if after.len() > page.len() {
-                "true"
-            } else {
-                "false"
-            },
-        );
+        let page = part_page(&mut w, u.parts.values(), marker, max);
         w.open("Initiator", None);
         w.elem("ID", &format!("arn:aws:iam::{}:root", ctx.account));
         w.elem("DisplayName", "webfile");

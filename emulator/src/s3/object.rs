@@ -788,24 +788,9 @@ fn object_parts(w: &mut XmlWriter, ctx: &Ctx, v: &ObjVersion) {
         .header("x-amz-part-number-marker")
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
-    let after: Vec<_> = v.parts.iter().filter(|p| p.number > marker).collect();
-    let page = &after[..after.len().min(max)];
     w.open("ObjectParts", None);
     w.elem("PartsCount", &v.parts.len().to_string());
-    w.elem("PartNumberMarker", &marker.to_string());
-    w.elem(
-        "NextPartNumberMarker",
-        &page.last().map_or(marker, |p| p.number).to_string(),
-    );
-    w.elem("MaxParts", &max.to_string());
-    w.elem(
-        "IsTruncated",
-        if after.len() > page.len() {
-            "true"
-        } else {
-            "false"
-        },
-    );
+    let page = super::multipart::part_page(w, v.parts.iter(), marker, max);
     for p in page {
         w.open("Part", None);
         w.elem("PartNumber", &p.number.to_string());

@@ -511,7 +511,7 @@ fn decode_upload(f: &Fields<'_>, bucket: &str, id: &str) -> Result<Upload, Strin
 mod tests {
     use super::*;
     use crate::s3::testutil;
-    use crate::snapshot::decode::testing::mutations;
+    use crate::snapshot::decode::testing::{self, edited_at as edited, mutations};
     use podstore::Store;
 
     const A: &str = "000000000000";
@@ -652,23 +652,7 @@ mod tests {
     }
 
     fn stage_err(s3: &S3, leaves: Leaves) -> String {
-        match s3.stage(leaves, T) {
-            Ok(_) => panic!("staging should have failed"),
-            Err(e) => e,
-        }
-    }
-
-    /// The leaves with document `i`'s value changed by `f`.
-    fn edited(leaves: &Leaves, at: &str, f: impl FnOnce(&mut Value)) -> Leaves {
-        let mut out = leaves.clone();
-        let (_, doc) = out
-            .iter_mut()
-            .find(|(p, _)| p.to_string() == at)
-            .expect("a leaf at that path");
-        let mut v = doc.value().clone();
-        f(&mut v);
-        *doc = Document::new(v).expect("still a document");
-        out
+        testing::stage_err(s3, leaves, T)
     }
 
     #[test]

@@ -252,7 +252,7 @@ mod tests {
     use super::*;
     use crate::gateway::Caller;
     use crate::protocol::AwsResult;
-    use crate::snapshot::decode::testing::mutations;
+    use crate::snapshot::decode::testing::{self, edited, mutations};
     use podstore::{Document, StatePath};
 
     const A: &str = "000000000000";
@@ -335,6 +335,10 @@ mod tests {
         leaves.iter().map(|(p, _)| p.to_string()).collect()
     }
 
+    fn stage_err(sm: &SecretsManager, leaves: Leaves) -> String {
+        testing::stage_err(sm, leaves, sm.clock.now_ms())
+    }
+
     #[test]
     fn a_rich_state_round_trips_exactly() {
         let sm = rich();
@@ -394,21 +398,6 @@ mod tests {
             e.code, "ResourceNotFoundException",
             "the window ran out at its own time"
         );
-    }
-
-    fn stage_err(sm: &SecretsManager, leaves: Leaves) -> String {
-        match sm.stage(leaves, sm.clock.now_ms()) {
-            Ok(_) => panic!("staging should have failed"),
-            Err(e) => e,
-        }
-    }
-
-    fn edited(leaves: &Leaves, i: usize, f: impl FnOnce(&mut Value)) -> Leaves {
-        let mut out = leaves.clone();
-        let mut v = out[i].1.value().clone();
-        f(&mut v);
-        out[i].1 = Document::new(v).expect("still a document");
-        out
     }
 
     fn current_of(v: &Value) -> String {

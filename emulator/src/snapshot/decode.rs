@@ -413,9 +413,36 @@ impl<'a> Fields<'a> {
 /// Test helpers shared by the services' snapshot tests.
 #[cfg(test)]
 pub mod testing {
+    use podstore::Document;
     use serde_json::{Value, json};
 
-    use crate::snapshot::Leaves;
+    use crate::snapshot::{Leaves, ServiceSnapshot};
+
+    /// Stages `leaves` into `svc`, expecting a failure; returns its message.
+    pub fn stage_err(svc: &dyn ServiceSnapshot, leaves: Leaves, now_ms: i64) -> String {
+        match svc.stage(leaves, now_ms) {
+            Ok(_) => panic!("staging should have failed"),
+            Err(e) => e,
+        }
+    }
+
+    /// The leaves with document number `i` changed by `f`.
+    pub fn edited(leaves: &Leaves, i: usize, f: impl FnOnce(&mut Value)) -> Leaves {
+        let mut out = leaves.clone();
+        let mut v = out[i].1.value().clone();
+        f(&mut v);
+        out[i].1 = Document::new(v).expect("still a document");
+        out
+    }
+
+    /// The leaves with the document at path `at` changed by `f`.
+    pub fn edited_at(leaves: &Leaves, at: &str, f: impl FnOnce(&mut Value)) -> Leaves {
+        let i = leaves
+            .iter()
+            .position(|(p, _)| p.to_string() == at)
+            .expect("a leaf at that path");
+        edited(leaves, i, f)
+    }
 
     /// Variants of `leaves` in which one value somewhere in one document (the schema aside) is
     /// removed or replaced by a value of another type or range. Staging each must not panic.

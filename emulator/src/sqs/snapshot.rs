@@ -378,7 +378,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::gateway::Caller;
-    use crate::snapshot::decode::testing::mutations;
+    use crate::snapshot::decode::testing::{self, edited_at as edited, mutations};
 
     const A: &str = "000000000000";
     const B: &str = "111111111111";
@@ -516,6 +516,10 @@ mod tests {
         sqs.install(staged);
     }
 
+    fn stage_err(sqs: &Sqs, leaves: Leaves) -> String {
+        testing::stage_err(sqs, leaves, sqs.clock.now_ms())
+    }
+
     #[tokio::test]
     async fn a_rich_state_round_trips() {
         let (sqs, _, _) = rich().await;
@@ -634,25 +638,6 @@ mod tests {
             .expect("join")
             .expect("receive");
         assert!(!got["Messages"].as_array().expect("messages").is_empty());
-    }
-
-    fn stage_err(sqs: &Sqs, leaves: Leaves) -> String {
-        match sqs.stage(leaves, sqs.clock.now_ms()) {
-            Ok(_) => panic!("staging should have failed"),
-            Err(e) => e,
-        }
-    }
-
-    fn edited(leaves: &Leaves, at: &str, f: impl FnOnce(&mut Value)) -> Leaves {
-        let mut out = leaves.clone();
-        let (_, doc) = out
-            .iter_mut()
-            .find(|(p, _)| p.to_string() == at)
-            .expect("a leaf at that path");
-        let mut v = doc.value().clone();
-        f(&mut v);
-        *doc = Document::new(v).expect("still a document");
-        out
     }
 
     #[tokio::test]
