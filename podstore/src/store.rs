@@ -33,7 +33,8 @@ const CACHE_BLOCKS: usize = 32;
 /// How to open a store.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
-    /// zstd level for new packs (default 3: see `docs/performance.md`).
+    /// zstd level for large objects in new packs (default 5; small objects get 3 more: see
+    /// `docs/performance.md`).
     pub compression_level: i32,
     /// Take the store alone (gc); fails with [`Error::Busy`] while any other handle is open.
     pub exclusive: bool,
@@ -42,7 +43,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            compression_level: 3,
+            compression_level: 5,
             exclusive: false,
         }
     }
