@@ -491,6 +491,9 @@ mod tests {
         let mut mixed = random.clone();
         mixed[160 * 1024..200 * 1024].fill(b'a');
         assert!(!looks_incompressible(&mixed));
-        assert!(!looks_incompressible(&random[..1000]), "small blocks are always tried");
+        assert!(
+            !looks_incompressible(&random[..1000]),
+            "small blocks are always tried"
+        );
     }
 }

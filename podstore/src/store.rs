@@ -353,11 +353,7 @@ impl Store {
     /// Calls `f` for each of `ids` in the order the objects are stored, decompressing every
     /// block once: the way to read many objects (restore, export, verify). Objects not yet
     /// flushed come last. Fails on the first missing object.
-    pub fn read_in_storage_order(
-        &self,
-        ids: &[ObjectId],
-        f: &mut ObjectVisitor<'_>,
-    ) -> Result<()> {
+    pub fn read_in_storage_order(&self, ids: &[ObjectId], f: &mut ObjectVisitor<'_>) -> Result<()> {
         let (mut located, pending, files) = {
             let idx = self.inner.index.read().map_err(|_| poisoned())?;
             let mut located = Vec::with_capacity(ids.len());
