@@ -409,7 +409,11 @@ impl PackWriter {
         } else {
             self.level + SMALL_LEVEL_BOOST
         };
-        let compressed = zstd::bulk::compress(&block.buf, level).ok();
+        let compressed = if looks_incompressible(&block.buf) {
+            None
+        } else {
+            zstd::bulk::compress(&block.buf, level).ok()
+        };
         let (codec, stored): (u8, &[u8]) = match &compressed {
             Some(c) if c.len() < raw_len - raw_len / 16 => (1, c),
             _ => (0, &block.buf),
