@@ -29,6 +29,9 @@ use crate::pack::{self, FinishedPack, Loc, PackWriter};
 /// The store format this build reads and writes.
 pub const STORE_FORMAT: u64 = 1;
 const CACHE_BLOCKS: usize = 32;
+/// Pack files kept open at once. A store can hold thousands of packs (every durable save
+/// writes one), so files are opened on demand rather than one per pack for good.
+const OPEN_FILES: usize = 64;
 
 /// How to open a store.
 #[derive(Clone, Debug)]
@@ -65,6 +68,7 @@ struct Inner {
     index: RwLock<Index>,
     writer: Mutex<Option<PackWriter>>,
     cache: Mutex<BlockCache>,
+    open_files: Mutex<VecDeque<(u32, Arc<File>)>>,
     problems: Mutex<Vec<String>>,
 }
 
@@ -86,7 +90,6 @@ struct Index {
 pub(crate) struct PackHandle {
     pub name: String,
     pub path: PathBuf,
-    file: File,
     pub len: u64,
 }
 
@@ -136,6 +139,7 @@ impl Store {
                 index: RwLock::new(Index::default()),
                 writer: Mutex::new(None),
                 cache: Mutex::new(VecDeque::new()),
+                open_files: Mutex::new(VecDeque::new()),
                 problems: Mutex::new(Vec::new()),
             }),
         };
@@ -269,8 +273,7 @@ impl Store {
             .inner
             .packs_dir
             .join(format!("pack-{}.pack", done.name));
-        let file = File::open(&path).ctx("open", &path)?;
-        let len = file.metadata().ctx("stat", &path)?.len();
+        let len = fs::metadata(&path).ctx("stat", &path)?.len();
         let mut idx = self.inner.index.write().map_err(|_| poisoned())?;
         if idx.names.contains(&done.name) {
             return Ok(());
@@ -283,7 +286,6 @@ impl Store {
         idx.packs.push(PackHandle {
             name: done.name,
             path,
-            file,
             len,
         });
         Ok(())
@@ -340,7 +342,8 @@ impl Store {
         {
             return Ok(b.clone());
         }
-        let block = Arc::new(pack::read_block(&handle.file, &handle.path, loc)?);
+        let file = self.pack_file(pack_no, &handle.path)?;
+        let block = Arc::new(pack::read_block(&file, &handle.path, loc)?);
         if let Ok(mut cache) = self.inner.cache.lock() {
             if cache.len() >= CACHE_BLOCKS {
                 cache.pop_front();
@@ -364,26 +367,19 @@ impl Store {
                     None => pending.push(*id),
                 }
             }
-            let files: Vec<(PathBuf, Option<File>)> = idx
-                .packs
-                .iter()
-                .map(|p| (p.path.clone(), p.file.try_clone().ok()))
-                .collect();
+            let files: Vec<PathBuf> = idx.packs.iter().map(|p| p.path.clone()).collect();
             (located, pending, files)
         };
         located.sort_by_key(|(pack, loc, _)| (*pack, loc.block_off, loc.obj_off));
         let mut current: Option<((u32, u64), Vec<u8>)> = None;
         for (pack, loc, id) in located {
-            let (path, file) = &files[pack as usize];
+            let path = &files[pack as usize];
             if current
                 .as_ref()
                 .is_none_or(|(k, _)| *k != (pack, loc.block_off))
             {
-                let file = file.as_ref().ok_or_else(|| Error::CorruptFile {
-                    path: path.clone(),
-                    reason: "cannot reopen the pack".into(),
-                })?;
-                current = Some(((pack, loc.block_off), pack::read_block(file, path, &loc)?));
+                let file = self.pack_file(pack, path)?;
+                current = Some(((pack, loc.block_off), pack::read_block(&file, path, &loc)?));
             }
             let block = &current.as_ref().expect("works because it was just set").1;
             let bytes =
@@ -400,6 +396,21 @@ impl Store {
         Ok(())
     }
 
+    /// An open handle on pack number `pack_no` (cached; the least recently opened is closed
+    /// when more than [`OPEN_FILES`] are open).
+    fn pack_file(&self, pack_no: u32, path: &Path) -> Result<Arc<File>> {
+        let mut open = self.inner.open_files.lock().map_err(|_| poisoned())?;
+        if let Some((_, f)) = open.iter().find(|(n, _)| *n == pack_no) {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(File::open(path).ctx("open", path)?);
+        if open.len() >= OPEN_FILES {
+            open.pop_front();
+        }
+        open.push_back((pack_no, f.clone()));
+        Ok(f)
+    }
+
     /// The live packs, for verify and gc.
     pub(crate) fn with_packs<T>(&self, f: impl FnOnce(&[PackHandle]) -> T) -> Result<T> {
         let idx = self.inner.index.read().map_err(|_| poisoned())?;
@@ -414,6 +425,9 @@ impl Store {
         }
         if let Ok(mut c) = self.inner.cache.lock() {
             c.clear();
+        }
+        if let Ok(mut o) = self.inner.open_files.lock() {
+            o.clear();
         }
         self.refresh()
     }
@@ -692,6 +706,29 @@ mod tests {
             .read_in_storage_order(&[missing], &mut |_, _, _| Ok(()))
             .expect_err("missing");
         assert!(matches!(err, Error::MissingObject(_)));
+    }
+
+    #[test]
+    fn thousands_of_packs_do_not_exhaust_file_descriptors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut ids = Vec::new();
+        for i in 0..1500u32 {
+            ids.push(
+                store
+                    .put(ObjectKind::Blob, format!("pack {i}").as_bytes())
+                    .expect("put"),
+            );
+            store.flush().expect("flush: one pack per object");
+        }
+        assert_eq!(store.stats().expect("stats").packs, 1500);
+        for id in ids.iter().rev().chain(ids.iter()) {
+            assert!(store.get_raw(id).expect("read").is_some());
+        }
+        let fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert!(fds < 500, "{fds} file descriptors open");
     }
 
     #[test]
