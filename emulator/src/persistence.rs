@@ -191,8 +191,13 @@ impl Gateway {
     /// Saves a snapshot of the selected services (all when `only` is None) and makes it the
     /// latest. Saves run one at a time; the work runs off the async threads.
     pub async fn save_snapshot(&self, only: Option<Vec<String>>) -> StateResult<CommitId> {
+        let _guard = self.persistence().save_lock.lock().await;
+        self.save_holding_lock(only).await
+    }
+
+    /// The body of [`Self::save_snapshot`]; the caller holds `save_lock`.
+    async fn save_holding_lock(&self, only: Option<Vec<String>>) -> StateResult<CommitId> {
         let p = self.persistence();
-        let _guard = p.save_lock.lock().await;
         let target = p.mutations.load(Ordering::SeqCst);
         let gw = self.clone();
         let whole = only.is_none();
@@ -234,10 +239,16 @@ impl Gateway {
     }
 
     /// ON_REQUEST saving: returns once a snapshot containing generation `gen` is durable.
+    /// The check is repeated once the save lock is held: a save that began while this request
+    /// waited for the lock already holds its change, so concurrent requests share that save.
     pub async fn durable(&self, generation: u64) -> StateResult<()> {
         let p = self.persistence();
         while p.saved.load(Ordering::SeqCst) < generation {
-            self.save_snapshot(None).await?;
+            let _guard = p.save_lock.lock().await;
+            if p.saved.load(Ordering::SeqCst) >= generation {
+                break;
+            }
+            self.save_holding_lock(None).await?;
         }
         Ok(())
     }
