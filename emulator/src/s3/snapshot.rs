@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use super::S3;
 use super::state::{Bucket, Checksum, ObjMeta, ObjVersion, Part, S3State, Upload, Versioning};
 use crate::checksum::Algorithm;
-use crate::snapshot::decode::{Fields, check_schema, document, pairs_json, path, split};
+use crate::snapshot::decode::{Fields, check_schema, leaf, pairs_json, split};
 use crate::snapshot::{Leaves, ServiceSnapshot, Staged};
 
 /// `s3.bucket/1`.
@@ -93,15 +93,6 @@ pub fn encode(state: &S3State) -> Result<Leaves, String> {
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
-}
-
-fn leaf<const N: usize>(
-    segments: [&str; N],
-    value: Value,
-) -> Result<(StatePath, Document), String> {
-    let p = path(segments)?;
-    let d = document(&p.to_string(), value)?;
-    Ok((p, d))
 }
 
 fn bucket_leaf(account: &str, b: &Bucket) -> Result<(StatePath, Document), String> {

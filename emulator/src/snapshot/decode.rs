@@ -105,6 +105,16 @@ pub fn check_schema(
     Ok(())
 }
 
+/// A leaf: the path from `segments` and a document of `value` (errors name the path).
+pub fn leaf<const N: usize>(
+    segments: [&str; N],
+    value: Value,
+) -> Result<(StatePath, Document), String> {
+    let p = path(segments)?;
+    let d = document(&p.to_string(), value)?;
+    Ok((p, d))
+}
+
 /// A document from a JSON value, with errors naming what it describes.
 pub fn document(what: &str, value: Value) -> Result<Document, String> {
     Document::new(value).map_err(|e| format!("{what}: {e}"))

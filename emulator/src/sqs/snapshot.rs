@@ -32,9 +32,7 @@ use serde_json::{Value, json};
 use super::Sqs;
 use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
-use crate::snapshot::decode::{
-    Fields, MAX_COUNT, check_schema, document, map_json, opt_b64, path, split,
-};
+use crate::snapshot::decode::{Fields, MAX_COUNT, check_schema, leaf, map_json, opt_b64, split};
 use crate::snapshot::{Leaves, ServiceSnapshot, Staged};
 
 /// `sqs.queue/1`.
@@ -86,15 +84,6 @@ pub fn encode(queues: Queues, now: i64) -> Result<Leaves, String> {
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
-}
-
-fn leaf<const N: usize>(
-    segments: [&str; N],
-    value: Value,
-) -> Result<(StatePath, Document), String> {
-    let p = path(segments)?;
-    let d = document(&p.to_string(), value)?;
-    Ok((p, d))
 }
 
 fn queue_leaf(key: &QueueKey, q: &Queue) -> Result<(StatePath, Document), String> {
