@@ -4,7 +4,7 @@ use hyper::Response;
 
 use super::bucket::{owner, with_bucket};
 use super::error::{S3Result, codes};
-use super::state::{ObjVersion, Upload, list};
+use super::state::{ObjVersion, Upload, checksum_type, list};
 use super::xml::{S3_NS, XmlWriter};
 use super::{Ctx, S3, xml};
 use crate::body::Body;
@@ -80,14 +80,7 @@ fn object_entry(
 fn checksum_elems(w: &mut XmlWriter, v: &ObjVersion) {
     if let Some(c) = &v.checksum {
         w.elem("ChecksumAlgorithm", c.algorithm.name());
-        w.elem(
-            "ChecksumType",
-            if c.composite {
-                "COMPOSITE"
-            } else {
-                "FULL_OBJECT"
-            },
-        );
+        w.elem("ChecksumType", c.type_name());
     }
 }
 
@@ -376,14 +369,7 @@ pub fn list_uploads(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
             w.elem("Initiated", &iso8601_ms(u.initiated));
             if let Some(a) = u.checksum_algorithm {
                 w.elem("ChecksumAlgorithm", a.name());
-                w.elem(
-                    "ChecksumType",
-                    if u.checksum_full_object {
-                        "FULL_OBJECT"
-                    } else {
-                        "COMPOSITE"
-                    },
-                );
+                w.elem("ChecksumType", checksum_type(!u.checksum_full_object));
             }
             w.close("Upload");
         }

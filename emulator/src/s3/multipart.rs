@@ -14,7 +14,7 @@ use super::object::{
     source_version, tags_from_header,
 };
 use super::output;
-use super::state::{Bucket, Checksum, ObjVersion, Part, Upload, Versioning};
+use super::state::{Bucket, Checksum, ObjVersion, Part, Upload, Versioning, checksum_type};
 use super::xml::{S3_NS, XmlWriter};
 use super::{Ctx, S3, empty, parse_xml, set_header, xml};
 use crate::body::Body;
@@ -86,15 +86,7 @@ pub fn create(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         let mut r = xml(200, w.finish());
         if let Some(a) = algorithm {
             set_header(&mut r, "x-amz-checksum-algorithm", a.name());
-            set_header(
-                &mut r,
-                "x-amz-checksum-type",
-                if full_object {
-                    "FULL_OBJECT"
-                } else {
-                    "COMPOSITE"
-                },
-            );
+            set_header(&mut r, "x-amz-checksum-type", checksum_type(!full_object));
         }
         Ok(r)
     })
@@ -373,14 +365,7 @@ pub async fn complete(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<B
         w.elem("ETag", &v.quoted_etag());
         if let Some(c) = &v.checksum {
             w.elem(&format!("Checksum{}", c.algorithm.name()), &c.value);
-            w.elem(
-                "ChecksumType",
-                if c.composite {
-                    "COMPOSITE"
-                } else {
-                    "FULL_OBJECT"
-                },
-            );
+            w.elem("ChecksumType", c.type_name());
         }
         w.close("CompleteMultipartUploadResult");
         let mut r = xml(200, w.finish());
@@ -457,14 +442,7 @@ pub fn list_parts(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         );
         if let Some(a) = u.checksum_algorithm {
             w.elem("ChecksumAlgorithm", a.name());
-            w.elem(
-                "ChecksumType",
-                if u.checksum_full_object {
-                    "FULL_OBJECT"
-                } else {
-                    "COMPOSITE"
-                },
-            );
+            w.elem("ChecksumType", checksum_type(!u.checksum_full_object));
         }
         for p in page {
             w.open("Part", None);

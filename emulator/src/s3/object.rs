@@ -113,15 +113,7 @@ fn version_header(r: &mut Response<Body>, b: &Bucket, v: &ObjVersion) {
 /// Adds a checksum's response headers.
 pub fn checksum_headers(r: &mut Response<Body>, c: &Checksum) {
     set_header(r, &c.algorithm.header(), &c.value);
-    set_header(
-        r,
-        "x-amz-checksum-type",
-        if c.composite {
-            "COMPOSITE"
-        } else {
-            "FULL_OBJECT"
-        },
-    );
+    set_header(r, "x-amz-checksum-type", c.type_name());
 }
 
 /// `PUT /bucket/key`.
@@ -748,14 +740,7 @@ pub fn attributes(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
     {
         w.open("Checksum", None);
         w.elem(&format!("Checksum{}", c.algorithm.name()), &c.value);
-        w.elem(
-            "ChecksumType",
-            if c.composite {
-                "COMPOSITE"
-            } else {
-                "FULL_OBJECT"
-            },
-        );
+        w.elem("ChecksumType", c.type_name());
         w.close("Checksum");
     }
     if has("ObjectParts") && !v.parts.is_empty() {

@@ -55,6 +55,22 @@ pub struct Checksum {
     pub composite: bool,
 }
 
+impl Checksum {
+    /// `COMPOSITE` or `FULL_OBJECT`, as S3 names the checksum type.
+    pub fn type_name(&self) -> &'static str {
+        checksum_type(self.composite)
+    }
+}
+
+/// S3's name of a checksum type.
+pub fn checksum_type(composite: bool) -> &'static str {
+    if composite {
+        "COMPOSITE"
+    } else {
+        "FULL_OBJECT"
+    }
+}
+
 /// One part of a multipart object or upload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Part {
