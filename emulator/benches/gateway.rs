@@ -38,6 +38,10 @@ use md5::Digest as _;
 use serde_json::Value;
 use tempfile::TempDir;
 
+#[path = "support/chunked.rs"]
+mod chunked;
+use chunked::read_chunked;
+
 /// The command that produces the published numbers.
 const COMMAND: &str = "cargo bench -p emulator --bench gateway";
 /// The date every request claims (matches the credential scope).
@@ -404,35 +408,6 @@ fn read_response(
         keep_alive = false;
     }
     Ok(keep_alive)
-}
-
-/// Reads a `Transfer-Encoding: chunked` body (trailers are skipped).
-fn read_chunked(
-    r: &mut BufReader<TcpStream>,
-    line: &mut String,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    loop {
-        line.clear();
-        r.read_line(line)?;
-        let size = line.trim().split(';').next().unwrap_or_default();
-        let n = usize::from_str_radix(size, 16)
-            .map_err(|_| io::Error::other(format!("bad chunk size {line:?}")))?;
-        if n == 0 {
-            break;
-        }
-        let start = out.len();
-        out.resize(start + n, 0);
-        r.read_exact(&mut out[start..])?;
-        line.clear();
-        r.read_line(line)?;
-    }
-    loop {
-        line.clear();
-        if r.read_line(line)? == 0 || line.trim_end().is_empty() {
-            return Ok(());
-        }
-    }
 }
 
 /// Header lines that route a request to `service` by its credential scope.

@@ -35,6 +35,10 @@ use emulator::persistence::{LoadStrategy, PersistConfig, SaveStrategy};
 use emulator::{Config, Gateway, state};
 use podstore::{Commit, CommitOptions, Entry, StatePath, TreeId, tree};
 
+#[path = "support/chunked.rs"]
+mod chunked;
+use chunked::read_chunked;
+
 /// The command that produces the published numbers.
 const COMMAND: &str = "cargo build --release -p podstack && PERSISTENCE_BENCH_WRITE=1 cargo bench -p emulator --bench persistence";
 /// The heading of this bench's section of `docs/performance.md`.
@@ -380,35 +384,6 @@ fn read_response(r: &mut BufReader<TcpStream>, head_only: bool) -> io::Result<(R
         keep = false;
     }
     Ok((Resp { status, body }, keep))
-}
-
-/// Reads a `Transfer-Encoding: chunked` body (trailers are skipped).
-fn read_chunked(
-    r: &mut BufReader<TcpStream>,
-    line: &mut String,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    loop {
-        line.clear();
-        r.read_line(line)?;
-        let size = line.trim().split(';').next().unwrap_or_default();
-        let n = usize::from_str_radix(size, 16)
-            .map_err(|_| io::Error::other(format!("bad chunk size {line:?}")))?;
-        if n == 0 {
-            break;
-        }
-        let start = out.len();
-        out.resize(start + n, 0);
-        r.read_exact(&mut out[start..])?;
-        line.clear();
-        r.read_line(line)?;
-    }
-    loop {
-        line.clear();
-        if r.read_line(line)? == 0 || line.trim_end().is_empty() {
-            return Ok(());
-        }
-    }
 }
 
 /// The string value of `"field":"…"` in a JSON text (escapes kept as the character after `\`).
