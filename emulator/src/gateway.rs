@@ -68,7 +68,10 @@ impl Gateway {
                 sqs: Sqs::new(clock.clone()),
                 secrets: SecretsManager::new(clock.clone()),
                 sts: Sts::new(clock.clone()),
-                persistence: Persistence::new(config.persist.clone()),
+                persistence: Persistence::new(
+                    config.persist.clone(),
+                    crate::persistence::journal_dir(&config.store_dir),
+                ),
                 clock,
                 config,
                 started: Instant::now(),

@@ -27,6 +27,7 @@ pub mod gateway;
 pub mod http_util;
 pub mod ids;
 pub mod internal;
+pub mod journal;
 pub mod persistence;
 pub mod pods;
 pub mod preseed;

@@ -1,26 +1,33 @@
 //! Persistence (`PERSISTENCE=1`): snapshots of the whole state in the pod store, saved by
 //! strategy and loaded at start or lazily.
 //!
-//! - `SNAPSHOT_SAVE_STRATEGY=ON_REQUEST`: a mutating request is answered only once a snapshot
-//!   containing it is durable; concurrent requests share one save (group commit).
+//! - `SNAPSHOT_SAVE_STRATEGY=ON_REQUEST`: a mutating request is answered only once its change
+//!   is durable in the write-ahead journal (`journal.rs`); concurrent requests share one
+//!   append and `fdatasync` (group commit). Snapshots are taken in the background when the
+//!   journal grows, and at shutdown.
 //! - `SCHEDULED` (default): every `SNAPSHOT_FLUSH_INTERVAL` seconds (15), when something changed.
 //! - `ON_SHUTDOWN`: on SIGINT/SIGTERM. `SCHEDULED` and `ON_REQUEST` also save then.
 //! - `MANUAL`: only through `POST /_localstack/state/save`.
 //! - `SNAPSHOT_LOAD_STRATEGY=ON_STARTUP` (default here), `ON_REQUEST` (each service on its first
 //!   request), `MANUAL` (only through `POST /_localstack/state/load`).
 //!
-//! A save copies each service's state under its lock (the only time requests wait), then
-//! encodes, stores and fsyncs outside every lock; saves run one at a time.
+//! Saves are incremental: services mark what changes (`snapshot::Marks`), and a save encodes
+//! only the marked resources (copied under the service's lock, the only time requests wait),
+//! adds them to the changes pending since the last snapshot, and applies those to the last
+//! snapshot's tree with `tree::update`, which rewrites only the directories on changed paths.
+//! A failed save keeps its changes pending for the next one.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use podstore::{CommitId, CommitOptions, TreeId};
+use podstore::{CommitId, CommitOptions, Entry, ObjectId, ObjectKind, Objects, StatePath, TreeId};
 
 use crate::gateway::Gateway;
-use crate::state::{self, StateError, StateResult};
+use crate::journal;
+use crate::state::{self, ChangeSet, StateError, StateResult};
 
 /// When state is saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,15 +144,42 @@ impl PersistConfig {
 pub struct Persistence {
     /// Settings.
     pub config: PersistConfig,
+    /// Where the ON_REQUEST journal lives (beside the pod store).
+    journal_dir: PathBuf,
     mutations: AtomicU64,
     saved: AtomicU64,
+    /// One snapshot at a time.
     save_lock: tokio::sync::Mutex<()>,
+    /// One journal append at a time (ON_REQUEST).
+    cycle_lock: tokio::sync::Mutex<()>,
+    /// Whether a background snapshot is running (ON_REQUEST).
+    snapshotting: AtomicBool,
+    engine: Mutex<Engine>,
     /// The root of the snapshot loaded lazily, and the services already loaded from it.
     lazy: Mutex<Option<(TreeId, BTreeSet<String>)>>,
     status: Mutex<Status>,
     /// The tree last loaded from a pod: the ancestor of the next three-way merge.
     last_loaded: Mutex<Option<TreeId>>,
 }
+
+/// What saves build on.
+#[derive(Debug, Default)]
+struct Engine {
+    /// The root of the latest durable snapshot (or of the state loaded at start).
+    base: Option<TreeId>,
+    /// Changes collected from the services since `base`.
+    pending: ChangeSet,
+    /// The open journal file (ON_REQUEST).
+    journal: Option<journal::Writer>,
+    /// The sequence number of the next journal file; a snapshot taken now covers every
+    /// journal before it.
+    next_journal: u64,
+}
+
+/// A journal grown past this many bytes, or changes pending for this many paths, start a
+/// background snapshot (ON_REQUEST).
+const SNAPSHOT_JOURNAL_BYTES: u64 = 64 << 20;
+const SNAPSHOT_PENDING_PATHS: usize = 20_000;
 
 /// What health reports about persistence.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -154,13 +188,26 @@ pub struct Status {
     pub last_snapshot: Option<String>,
     /// Problems found at start (damaged snapshots, unreadable files) or by the last save.
     pub problems: Vec<String>,
+    /// The state recovered at start: the root of the last good snapshot with the journal
+    /// replayed on it, and how many journal records were replayed.
+    pub recovered: Option<Recovered>,
+}
+
+/// What start-up recovered.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Recovered {
+    /// The state tree's root.
+    pub root: Option<String>,
+    /// Journal records replayed on the snapshot.
+    pub journal_records: u64,
 }
 
 impl Persistence {
-    /// Persistence with `config`.
-    pub fn new(config: PersistConfig) -> Self {
+    /// Persistence with `config`; the journal goes to `journal_dir`.
+    pub fn new(config: PersistConfig, journal_dir: PathBuf) -> Self {
         Self {
             config,
+            journal_dir,
             ..Self::default()
         }
     }
@@ -185,28 +232,108 @@ impl Persistence {
             f(&mut s);
         }
     }
+
+    fn engine(&self) -> std::sync::MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The directory of the journal.
+    pub fn journal_dir(&self) -> &std::path::Path {
+        &self.journal_dir
+    }
+}
+
+/// Where the journal of a pod store at `store_dir` goes: `journal/` beside it.
+pub fn journal_dir(store_dir: &std::path::Path) -> PathBuf {
+    match store_dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.join("journal"),
+        _ => store_dir.join("journal"),
+    }
+}
+
+/// The commit message of a snapshot that covers every journal before `next_journal`.
+fn snapshot_message(next_journal: u64) -> String {
+    format!("persistence snapshot; journal from {next_journal}")
+}
+
+/// The journal a snapshot's commit message says it needs from (0: every journal).
+fn journal_from(message: &str) -> u64 {
+    message
+        .rsplit_once("journal from ")
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn task_error(e: impl std::fmt::Display) -> StateError {
+    StateError {
+        service: None,
+        message: format!("save task failed: {e}"),
+    }
 }
 
 impl Gateway {
-    /// Saves a snapshot of the selected services (all when `only` is None) and makes it the
-    /// latest. Saves run one at a time; the work runs off the async threads.
-    pub async fn save_snapshot(&self, only: Option<Vec<String>>) -> StateResult<CommitId> {
-        let _guard = self.persistence().save_lock.lock().await;
-        self.save_holding_lock(only).await
+    /// Whether `service` holds live state (not waiting for a lazy load).
+    fn is_loaded(&self, service: &str) -> bool {
+        match self.persistence().lazy.lock() {
+            Ok(l) => l
+                .as_ref()
+                .is_none_or(|(_, loaded)| loaded.contains(service)),
+            Err(_) => true,
+        }
     }
 
-    /// The body of [`Self::save_snapshot`]; the caller holds `save_lock`.
-    async fn save_holding_lock(&self, only: Option<Vec<String>>) -> StateResult<CommitId> {
+    /// Takes the selected services' changes into `engine.pending` and returns them in order
+    /// (for the journal). A service whose changes could not be encoded is marked to be saved
+    /// whole next time.
+    fn collect(
+        &self,
+        engine: &mut Engine,
+        only: Option<&[String]>,
+    ) -> StateResult<Vec<(StatePath, Option<Entry>)>> {
+        let store = self.store();
+        let now = self.clock().now_ms();
+        let mut out = Vec::new();
+        for svc in self.services() {
+            if only.is_some_and(|o| !o.iter().any(|s| s == svc.name()))
+                || !self.is_loaded(svc.name())
+            {
+                continue;
+            }
+            let changes = svc
+                .export_changes(now)
+                .map_err(|e| StateError {
+                    service: Some(svc.name().to_owned()),
+                    message: e,
+                })
+                .and_then(|delta| {
+                    state::delta_changes(store, svc.name(), delta, engine.base, &engine.pending)
+                });
+            let changes = match changes {
+                Ok(c) => c,
+                Err(e) => {
+                    svc.mark_all();
+                    return Err(e);
+                }
+            };
+            for (path, entry) in &changes {
+                engine.pending.apply(path.clone(), entry.clone());
+            }
+            out.extend(changes);
+        }
+        Ok(out)
+    }
+
+    /// Saves a snapshot (collecting the selected services' changes; all when `only` is None)
+    /// and makes it the latest. Saves run one at a time, off the async threads.
+    pub async fn save_snapshot(&self, only: Option<Vec<String>>) -> StateResult<CommitId> {
         let p = self.persistence();
+        let _guard = p.save_lock.lock().await;
         let target = p.mutations.load(Ordering::SeqCst);
-        let gw = self.clone();
         let whole = only.is_none();
-        let result = tokio::task::spawn_blocking(move || gw.save_blocking(only.as_deref()))
+        let gw = self.clone();
+        let result = tokio::task::spawn_blocking(move || gw.snapshot_blocking(only.as_deref()))
             .await
-            .map_err(|e| StateError {
-                service: None,
-                message: format!("save task failed: {e}"),
-            })?;
+            .map_err(task_error)?;
         match &result {
             Ok(c) => {
                 if whole {
@@ -219,56 +346,233 @@ impl Gateway {
         result
     }
 
-    fn save_blocking(&self, only: Option<&[String]>) -> StateResult<CommitId> {
+    fn snapshot_blocking(&self, only: Option<&[String]>) -> StateResult<CommitId> {
         let store = self.store();
-        let services = self.services();
-        let base = match only {
-            Some(_) => state::last_good_snapshot(store).0.map(|(_, root)| root),
-            None => None,
+        let p = self.persistence();
+        // Under the engine lock: collect, and start a new journal file (changes acknowledged
+        // from now on go there); the snapshot covers every journal before it.
+        let (base, changes, covers) = {
+            let mut e = p.engine();
+            self.collect(&mut e, only)?;
+            if let Some(j) = e.journal.take() {
+                e.next_journal = e.next_journal.max(j.seq + 1);
+            }
+            let covers = e.next_journal;
+            (e.base, std::mem::take(&mut e.pending), covers)
         };
-        let root = state::export_tree(&services, store, self.clock().now_ms(), only, base)?;
-        let opts = CommitOptions {
-            message: "persistence snapshot".into(),
-            author: "podstack".into(),
-            time: Some(self.clock().now_secs()),
-            ..CommitOptions::default()
-        };
-        let commit = state::commit_tree(store, root, &services, opts)?;
-        state::advance_snapshot_refs(store, commit)?;
-        Ok(commit)
+        let built = (|| {
+            let root = changes.apply_to(store, base)?;
+            let services = self.services();
+            let opts = CommitOptions {
+                message: snapshot_message(covers),
+                author: "podstack".into(),
+                time: Some(self.clock().now_secs()),
+                ..CommitOptions::default()
+            };
+            let commit = state::commit_tree(store, root, &services, opts)?;
+            state::advance_snapshot_refs(store, commit)?;
+            Ok((root, commit))
+        })();
+        let mut e = p.engine();
+        match built {
+            Ok((root, commit)) => {
+                e.base = Some(root);
+                drop(e);
+                if let Err(err) = journal::remove_before(&p.journal_dir, covers) {
+                    p.note(|s| {
+                        s.problems
+                            .push(format!("removing journals before {covers} failed: {err}"))
+                    });
+                }
+                Ok(commit)
+            }
+            Err(err) => {
+                // Keep the changes for the next save, before those collected meanwhile.
+                let later = std::mem::take(&mut e.pending);
+                e.pending = changes;
+                e.pending.merge(later);
+                Err(err)
+            }
+        }
     }
 
-    /// ON_REQUEST saving: returns once a snapshot containing generation `gen` is durable.
-    /// The check is repeated once the save lock is held: a save that began while this request
-    /// waited for the lock already holds its change, so concurrent requests share that save.
+    /// ON_REQUEST saving: returns once the changes of generation `generation` are durable.
+    /// The check is repeated once the journal lock is held: an append that began while this
+    /// request waited already holds its change, so concurrent requests share that append.
     pub async fn durable(&self, generation: u64) -> StateResult<()> {
         let p = self.persistence();
         while p.saved.load(Ordering::SeqCst) < generation {
-            let _guard = p.save_lock.lock().await;
+            let _guard = p.cycle_lock.lock().await;
             if p.saved.load(Ordering::SeqCst) >= generation {
                 break;
             }
-            self.save_holding_lock(None).await?;
+            let target = p.mutations.load(Ordering::SeqCst);
+            let gw = self.clone();
+            let big = tokio::task::spawn_blocking(move || gw.journal_blocking())
+                .await
+                .map_err(task_error)?
+                .inspect_err(|e| {
+                    p.note(|s| s.problems.push(format!("journal append failed: {e}")))
+                })?;
+            p.saved.fetch_max(target, Ordering::SeqCst);
+            if big && !p.snapshotting.swap(true, Ordering::SeqCst) {
+                let gw = self.clone();
+                tokio::spawn(async move {
+                    let _ = gw.save_snapshot(None).await;
+                    gw.persistence().snapshotting.store(false, Ordering::SeqCst);
+                });
+            }
         }
         Ok(())
     }
 
-    /// Loads the latest good snapshot into the selected services (atomically).
-    pub fn load_snapshot(&self, only: Option<&[String]>) -> StateResult<Vec<String>> {
-        let (found, problems) = state::last_good_snapshot(self.store());
+    /// One journal append: collects every change, writes it with the objects it needs that
+    /// are not durable yet, fsyncs. Returns whether a snapshot is due.
+    fn journal_blocking(&self) -> StateResult<bool> {
         let p = self.persistence();
+        let store = self.store();
+        let mut e = p.engine();
+        let changes = self.collect(&mut e, None)?;
+        if !changes.is_empty() {
+            let mut ids = Vec::new();
+            for (_, entry) in &changes {
+                if let Some(Entry::Doc { id, blobs, .. }) = entry {
+                    ids.push(id.0);
+                    ids.extend(blobs.iter().map(|b| b.id.0));
+                }
+            }
+            let objects = store.unflushed(&ids).map_err(StateError::store)?;
+            let payload = journal::encode(&journal::Record { objects, changes })
+                .map_err(StateError::store)?;
+            if e.journal.is_none() {
+                let seq = e.next_journal;
+                let w = journal::Writer::create(&p.journal_dir, seq).map_err(|err| {
+                    StateError::store(format!(
+                        "cannot create the journal in {}: {err}",
+                        p.journal_dir.display()
+                    ))
+                })?;
+                e.next_journal = seq + 1;
+                e.journal = Some(w);
+            }
+            if let Some(j) = e.journal.as_mut() {
+                j.append(&payload).map_err(|err| {
+                    StateError::store(format!("cannot append to {}: {err}", j.path().display()))
+                })?;
+            }
+        }
+        let journal_bytes = e.journal.as_ref().map_or(0, |j| j.len);
+        Ok(journal_bytes > SNAPSHOT_JOURNAL_BYTES || e.pending.len() > SNAPSHOT_PENDING_PATHS)
+    }
+
+    /// The persisted state's root: the last good snapshot with the journals after it
+    /// replayed. Problems (damaged snapshots or journals) go to health and the log.
+    fn recover(&self) -> StateResult<Option<TreeId>> {
+        let p = self.persistence();
+        let store = self.store();
+        let (found, problems) = state::last_good_snapshot(store);
         p.note(|s| s.problems.extend(problems));
-        let Some((commit, root)) = found else {
+        let (base, from) = match found {
+            Some((commit, root)) => {
+                p.note(|s| s.last_snapshot = Some(commit.to_string()));
+                let message = podstore::Commit::load(store, commit)
+                    .map(|c| c.message)
+                    .unwrap_or_default();
+                (Some(root), journal_from(&message))
+            }
+            None => (None, 0),
+        };
+        let files = journal::list(&p.journal_dir).map_err(|e| {
+            StateError::store(format!("cannot list {}: {e}", p.journal_dir.display()))
+        })?;
+        let mut pending = ChangeSet::default();
+        let mut records = 0u64;
+        let mut next = from;
+        for (seq, path) in files {
+            next = next.max(seq + 1);
+            if seq < from {
+                continue;
+            }
+            let replay = journal::read(&path)
+                .map_err(|e| StateError::store(format!("cannot read {}: {e}", path.display())))?;
+            for record in replay.records {
+                records += 1;
+                for (id, kind, bytes) in &record.objects {
+                    let sound = *kind == ObjectKind::Chunks || ObjectId::of(bytes) == *id;
+                    if !sound {
+                        return Err(StateError::store(format!(
+                            "{}: an object does not match its id {}",
+                            path.display(),
+                            id.short()
+                        )));
+                    }
+                    store
+                        .put_raw(*kind, *id, bytes)
+                        .map_err(StateError::store)?;
+                }
+                for (path, entry) in record.changes {
+                    pending.apply(path, entry);
+                }
+            }
+            if let Some(d) = replay.damage {
+                p.note(|s| {
+                    s.problems
+                        .push(format!("journal damaged, later records lost: {d}"))
+                });
+            }
+        }
+        let mut e = p.engine();
+        e.base = base;
+        e.pending = pending;
+        e.next_journal = next;
+        e.journal = None;
+        let root = if e.pending.is_empty() {
+            base
+        } else {
+            Some(e.pending.apply_to(store, base)?)
+        };
+        drop(e);
+        p.note(|s| {
+            s.recovered = Some(Recovered {
+                root: root.map(|r| r.to_string()),
+                journal_records: records,
+            })
+        });
+        Ok(root)
+    }
+
+    /// Loads the persisted state (latest good snapshot and journal) into the selected
+    /// services, atomically.
+    pub fn load_snapshot(&self, only: Option<&[String]>) -> StateResult<Vec<String>> {
+        let root = {
+            let e = self.persistence().engine();
+            match e.base {
+                Some(_) => Some(e.pending.apply_to(self.store(), e.base)?),
+                None if !e.pending.is_empty() => Some(e.pending.apply_to(self.store(), None)?),
+                None => None,
+            }
+        };
+        let root = match root {
+            Some(r) => Some(r),
+            None => self.recover()?,
+        };
+        let Some(root) = root else {
             return Ok(Vec::new());
         };
-        let loaded = state::load_tree(
-            &self.services(),
-            self.store(),
-            root,
-            self.clock().now_ms(),
-            only,
-        )?;
-        p.note(|s| s.last_snapshot = Some(commit.to_string()));
+        self.load_clean(root, only)
+    }
+
+    /// Loads `root` into the selected services and forgets their marks: what they hold now
+    /// is what the persisted state holds.
+    fn load_clean(&self, root: TreeId, only: Option<&[String]>) -> StateResult<Vec<String>> {
+        let services = self.services();
+        let loaded = state::load_tree(&services, self.store(), root, self.clock().now_ms(), only)?;
+        for svc in services
+            .iter()
+            .filter(|s| loaded.iter().any(|l| l == s.name()))
+        {
+            svc.mark_clean();
+        }
         Ok(loaded)
     }
 
@@ -298,16 +602,30 @@ impl Gateway {
         Ok(report)
     }
 
-    /// At start: loads per the load strategy. Never fails: problems are logged and reported
-    /// in health, and the emulator starts with whatever could be loaded.
+    /// At start: recovers the persisted state and loads it per the load strategy. Never
+    /// fails: problems are logged and reported in health, and the emulator starts with
+    /// whatever could be loaded.
     pub fn restore_at_start(&self) -> Vec<String> {
         let p = self.persistence();
         if !p.config.enabled {
             return Vec::new();
         }
+        let root = match self.recover() {
+            Ok(r) => r,
+            Err(e) => {
+                p.note(|s| {
+                    s.problems
+                        .push(format!("recovering the saved state failed: {e}"))
+                });
+                None
+            }
+        };
+        let Some(root) = root else {
+            return Vec::new();
+        };
         match p.config.load {
             LoadStrategy::Manual => Vec::new(),
-            LoadStrategy::OnStartup => match self.load_snapshot(None) {
+            LoadStrategy::OnStartup => match self.load_clean(root, None) {
                 Ok(loaded) => loaded,
                 Err(e) => {
                     p.note(|s| s.problems.push(format!("loading the snapshot failed: {e}")));
@@ -315,13 +633,8 @@ impl Gateway {
                 }
             },
             LoadStrategy::OnRequest => {
-                let (found, problems) = state::last_good_snapshot(self.store());
-                p.note(|s| s.problems.extend(problems));
-                if let Some((commit, root)) = found {
-                    p.note(|s| s.last_snapshot = Some(commit.to_string()));
-                    if let Ok(mut lazy) = p.lazy.lock() {
-                        *lazy = Some((root, BTreeSet::new()));
-                    }
+                if let Ok(mut lazy) = p.lazy.lock() {
+                    *lazy = Some((root, BTreeSet::new()));
                 }
                 Vec::new()
             }
@@ -335,19 +648,17 @@ impl Gateway {
         let Some((root, loaded)) = lazy.as_mut() else {
             return;
         };
-        if !loaded.insert(service.to_owned()) {
+        if loaded.contains(service) {
             return;
         }
+        let root = *root;
         let only = [service.to_owned()];
-        if let Err(e) = state::load_tree(
-            &self.services(),
-            self.store(),
-            *root,
-            self.clock().now_ms(),
-            Some(&only),
-        ) {
+        // Holding `lazy`: requests to this service wait here, so nothing changes it between
+        // the load and forgetting its marks.
+        if let Err(e) = self.load_clean(root, Some(&only)) {
             p.note(|s| s.problems.push(format!("loading {service} failed: {e}")));
         }
+        loaded.insert(service.to_owned());
     }
 
     /// The SCHEDULED saver: saves every interval when something changed.
@@ -366,10 +677,61 @@ impl Gateway {
         }
     }
 
-    /// At shutdown: saves unless the strategy is MANUAL.
+    /// Checks that an incremental snapshot equals the live state: saves, exports every loaded
+    /// service whole and compares the trees. Returns the paths that differ (none when they
+    /// are equal). Meant for an idle emulator (tests, diagnostics): a request running
+    /// meanwhile can make a difference appear, so a difference is confirmed by two more
+    /// rounds before it is reported.
+    pub async fn verify_snapshot(&self) -> StateResult<Vec<String>> {
+        let mut differences = Vec::new();
+        for round in 0..3 {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let commit = self.save_snapshot(None).await?;
+            let gw = self.clone();
+            differences = tokio::task::spawn_blocking(move || gw.compare_with_live(commit))
+                .await
+                .map_err(task_error)??;
+            if differences.is_empty() {
+                break;
+            }
+        }
+        Ok(differences)
+    }
+
+    fn compare_with_live(&self, commit: CommitId) -> StateResult<Vec<String>> {
+        let store = self.store();
+        let snapshot = podstore::Commit::load(store, commit)
+            .map_err(StateError::store)?
+            .root;
+        let services = self.services();
+        let loaded: Vec<String> = services
+            .iter()
+            .map(|s| s.name().to_owned())
+            .filter(|s| self.is_loaded(s))
+            .collect();
+        let live = state::export_tree(
+            &services,
+            store,
+            self.clock().now_ms(),
+            Some(&loaded),
+            Some(snapshot),
+        )?;
+        let changes = podstore::diff(store, snapshot, live).map_err(StateError::store)?;
+        Ok(changes
+            .iter()
+            .map(|c| format!("{:?} {}", c.kind, c.path))
+            .collect())
+    }
+
+    /// At shutdown: saves unless the strategy is MANUAL (under ON_REQUEST, a snapshot that
+    /// lets the next start skip replaying the journal).
     pub async fn save_at_shutdown(&self) -> Option<StateResult<CommitId>> {
         let p = self.persistence();
-        (p.config.enabled && p.config.save != SaveStrategy::Manual && p.dirty()).then_some(())?;
+        let journaled = !p.engine().pending.is_empty();
+        (p.config.enabled && p.config.save != SaveStrategy::Manual && (p.dirty() || journaled))
+            .then_some(())?;
         Some(self.save_snapshot(None).await)
     }
 }

@@ -77,6 +77,9 @@ pub type Secrets = BTreeMap<String, Secret>;
 pub struct SecretsManager {
     /// Per (account, region).
     pub state: RwLock<BTreeMap<(String, String), Secrets>>,
+    /// Secrets changed since the last incremental snapshot, as (account, region, name);
+    /// locked only while holding `state`.
+    pub marks: std::sync::Mutex<crate::snapshot::Marks<(String, String, String)>>,
     /// The clock.
     pub clock: Clock,
 }
@@ -120,6 +123,7 @@ impl SecretsManager {
         state: BTreeMap<(String, String), Secrets>,
     ) -> BTreeMap<(String, String), Secrets> {
         let mut live = self.state.write().unwrap_or_else(|p| p.into_inner());
+        self.marks().set_all();
         std::mem::replace(&mut *live, state)
     }
 
@@ -142,7 +146,55 @@ impl SecretsManager {
         let secrets = all
             .entry((c.account.clone(), c.region.clone()))
             .or_default();
-        secrets.retain(|_, s| s.deletion.is_none_or(|d| d > now));
+        let mut touched: Vec<String> = Vec::new();
+        secrets.retain(|name, s| {
+            let keep = s.deletion.is_none_or(|d| d > now);
+            if !keep {
+                touched.push(name.clone());
+            }
+            keep
+        });
+        if op == "CreateSecret" {
+            touched.extend(str_of(input, "Name").map(str::to_owned));
+        } else if let Some(name) = str_of(input, "SecretId").and_then(|id| resolve(secrets, id)) {
+            touched.push(name.clone());
+        }
+        let accessed_before: Vec<(String, Option<i64>)> = if op == "BatchGetSecretValue" {
+            secrets
+                .iter()
+                .map(|(n, s)| (n.clone(), s.accessed))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let result = self.run(secrets, c, op, input, now);
+        for (name, before) in accessed_before {
+            if secrets.get(&name).map(|s| s.accessed) != Some(before) {
+                touched.push(name);
+            }
+        }
+        let mut marks = self.marks();
+        for name in touched {
+            marks.touch((c.account.clone(), c.region.clone(), name));
+        }
+        result
+    }
+
+    /// The change marks (take them only while holding the state's write lock).
+    pub fn marks(
+        &self,
+    ) -> std::sync::MutexGuard<'_, crate::snapshot::Marks<(String, String, String)>> {
+        self.marks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run(
+        &self,
+        secrets: &mut Secrets,
+        c: &Caller,
+        op: &str,
+        input: &Value,
+        now: i64,
+    ) -> AwsResult {
         match op {
             "CreateSecret" => create(secrets, c, input, now),
             "GetSecretValue" => get_value(secrets, input, now),

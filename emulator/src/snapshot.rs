@@ -14,6 +14,7 @@
 pub mod decode;
 
 use std::any::Any;
+use std::collections::BTreeSet;
 
 use podstore::{Document, StatePath};
 
@@ -22,6 +23,104 @@ pub type Leaves = Vec<(StatePath, Document)>;
 
 /// A staged (decoded, validated, not yet installed) service state.
 pub type Staged = Box<dyn Any + Send>;
+
+/// What changed in a service since its previous [`ServiceSnapshot::export_changes`].
+#[derive(Debug)]
+pub enum Delta {
+    /// Everything (after an install or a reset, or when asked by `mark_all`): the whole state;
+    /// the service's earlier subtrees are to be replaced.
+    Full(Leaves),
+    /// Paths to delete (leaves, or whole subtrees such as a deleted bucket's objects), applied
+    /// first, then leaves to set.
+    Changes {
+        /// Leaves or subtrees that no longer exist.
+        deleted: Vec<StatePath>,
+        /// Leaves created or changed, with their current documents.
+        set: Leaves,
+    },
+}
+
+impl Delta {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Delta::Changes { deleted, set } if deleted.is_empty() && set.is_empty())
+    }
+}
+
+/// Change marks a service keeps beside its state, under the same lock, so that a mutation and
+/// its mark are one step: `K` names a resource (a bucket, a key, a message), `deleted` holds
+/// paths whose resource is gone and cannot be named from the state any more.
+#[derive(Clone, Debug)]
+pub struct Marks<K: Ord> {
+    all: bool,
+    keys: BTreeSet<K>,
+    deleted: Vec<StatePath>,
+}
+
+impl<K: Ord> Default for Marks<K> {
+    fn default() -> Self {
+        Self {
+            all: false,
+            keys: BTreeSet::new(),
+            deleted: Vec::new(),
+        }
+    }
+}
+
+/// Marks taken out of a [`Marks`].
+#[derive(Debug)]
+pub enum Taken<K> {
+    /// Everything changed.
+    All,
+    /// These resources changed (or are gone), and these paths were deleted.
+    Some {
+        /// Resources to look up again.
+        keys: BTreeSet<K>,
+        /// Paths deleted.
+        deleted: Vec<StatePath>,
+    },
+}
+
+impl<K: Ord> Marks<K> {
+    /// Marks one resource as changed (created, modified or deleted).
+    pub fn touch(&mut self, key: K) {
+        if !self.all {
+            self.keys.insert(key);
+        }
+    }
+
+    /// Records that `path` (a leaf or a subtree) no longer exists.
+    pub fn delete(&mut self, path: StatePath) {
+        if !self.all {
+            self.deleted.push(path);
+        }
+    }
+
+    /// Marks everything as changed.
+    pub fn set_all(&mut self) {
+        self.all = true;
+        self.keys.clear();
+        self.deleted.clear();
+    }
+
+    /// Forgets every mark.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Takes the marks, leaving none.
+    pub fn take(&mut self) -> Taken<K> {
+        let m = std::mem::take(self);
+        if m.all {
+            Taken::All
+        } else {
+            Taken::Some {
+                keys: m.keys,
+                deleted: m.deleted,
+            }
+        }
+    }
+}
 
 /// A service whose state can be exported and loaded.
 pub trait ServiceSnapshot: Send + Sync {
@@ -44,4 +143,16 @@ pub trait ServiceSnapshot: Send + Sync {
 
     /// Empties the state.
     fn reset(&self);
+
+    /// The changes since the previous call, for incremental snapshots: only persistence
+    /// calls this (one consumer), and it takes the marks. The changed resources are copied
+    /// under the service's lock and encoded after it is released. After `install` or
+    /// `reset` the answer is [`Delta::Full`].
+    fn export_changes(&self, now_ms: i64) -> Result<Delta, String>;
+
+    /// Makes the next `export_changes` answer [`Delta::Full`] (after a failed save).
+    fn mark_all(&self);
+
+    /// Forgets the marks: the live state equals the snapshot just loaded into it.
+    fn mark_clean(&self);
 }

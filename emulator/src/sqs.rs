@@ -36,6 +36,9 @@ pub struct Sqs {
     /// Every queue of every account and region.
     pub queues: RwLock<BTreeMap<QueueKey, Queue>>,
     notify: Mutex<HashMap<QueueKey, Arc<Notify>>>,
+    /// Deleted queues and "everything changed", for incremental snapshots (changed queues
+    /// and messages are marked inside each [`Queue`]). Locked only while holding `queues`.
+    marks: Mutex<crate::snapshot::Marks<()>>,
     /// The clock.
     pub clock: Clock,
 }
@@ -68,15 +71,40 @@ impl Sqs {
         self.queues.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The change marks (take them only while holding the queues' write lock).
+    pub fn marks(&self) -> std::sync::MutexGuard<'_, crate::snapshot::Marks<()>> {
+        self.marks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a queue is gone: its document and its messages' subtree (called while
+    /// holding the queues' write lock, so that a queue created again later is not affected).
+    pub fn queue_deleted(&self, key: &QueueKey) {
+        let mut marks = self.marks();
+        for kind in ["queue", "message"] {
+            if let Ok(p) = podstore::StatePath::new([
+                key.account.as_str(),
+                key.region.as_str(),
+                "sqs",
+                kind,
+                key.name.as_str(),
+            ]) {
+                marks.delete(p);
+            }
+        }
+    }
+
     /// A copy of every queue, taken under the read lock.
     pub fn copy_state(&self) -> BTreeMap<QueueKey, Queue> {
         self.read().clone()
     }
 
     /// Replaces every queue, returning the previous ones, and wakes every long poll so that
-    /// it looks at the new state.
+    /// it looks at the new state. Everything counts as changed for the next snapshot.
     pub fn replace_state(&self, queues: BTreeMap<QueueKey, Queue>) -> BTreeMap<QueueKey, Queue> {
-        let old = std::mem::replace(&mut *self.write(), queues);
+        let mut live = self.write();
+        self.marks().set_all();
+        let old = std::mem::replace(&mut *live, queues);
+        drop(live);
         let waiting = self.notify.lock().unwrap_or_else(|p| p.into_inner());
         waiting.values().for_each(|n| n.notify_waiters());
         old

@@ -59,6 +59,133 @@ impl std::fmt::Display for StateError {
 /// Result of a state operation.
 pub type StateResult<T> = Result<T, StateError>;
 
+/// Changes to a state tree accumulated in order, kept as a map from path to its last change:
+/// deleting a path also drops the pending changes below it, so that applying the map with
+/// `tree::update` (deletions of directories first, then what is set below them) gives the
+/// same tree as applying every change in turn.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    map: BTreeMap<StatePath, Option<Entry>>,
+}
+
+impl ChangeSet {
+    /// Deletes a leaf or a whole subtree.
+    pub fn delete(&mut self, path: StatePath) {
+        let below: Vec<StatePath> = self
+            .map
+            .range((
+                std::ops::Bound::Excluded(path.clone()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(path.segments()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in below {
+            self.map.remove(&k);
+        }
+        self.map.insert(path, None);
+    }
+
+    /// Applies one change (`None` deletes).
+    pub fn apply(&mut self, path: StatePath, entry: Option<Entry>) {
+        match entry {
+            None => self.delete(path),
+            Some(e) => {
+                self.map.insert(path, Some(e));
+            }
+        }
+    }
+
+    /// Applies `later`, a change set that follows this one.
+    pub fn merge(&mut self, later: ChangeSet) {
+        let (deletes, sets): (Vec<_>, Vec<_>) =
+            later.map.into_iter().partition(|(_, e)| e.is_none());
+        for (p, _) in deletes {
+            self.delete(p);
+        }
+        for (p, e) in sets {
+            self.map.insert(p, e);
+        }
+    }
+
+    /// Whether there is no change.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The number of paths changed.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The `(account, region, service)` scopes of `service` that the changes touch.
+    pub fn scopes_of(&self, service: &str) -> Vec<StatePath> {
+        let mut out: Vec<StatePath> = Vec::new();
+        for p in self.map.keys() {
+            if let Some((a, r, s)) = p.scope()
+                && s == service
+                && let Ok(scope) = StatePath::new([a, r, s])
+                && out.last() != Some(&scope)
+                && !out.contains(&scope)
+            {
+                out.push(scope);
+            }
+        }
+        out
+    }
+
+    /// The changes, sorted by path, for `tree::update`.
+    pub fn to_vec(&self) -> Vec<(StatePath, Option<Entry>)> {
+        self.map
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect()
+    }
+
+    /// `base` with the changes applied.
+    pub fn apply_to(&self, objects: &dyn Objects, base: Option<TreeId>) -> StateResult<TreeId> {
+        if self.is_empty()
+            && let Some(b) = base
+        {
+            return Ok(b);
+        }
+        tree::update(objects, base, self.to_vec()).map_err(StateError::store)
+    }
+}
+
+/// Turns a service's delta into ordered changes (deletions first), storing its documents.
+/// For a full delta, every scope of the service in `base` or in `pending` is deleted first.
+pub fn delta_changes(
+    objects: &dyn Objects,
+    service: &str,
+    delta: crate::snapshot::Delta,
+    base: Option<TreeId>,
+    pending: &ChangeSet,
+) -> StateResult<Vec<(StatePath, Option<Entry>)>> {
+    let (deleted, set) = match delta {
+        crate::snapshot::Delta::Full(leaves) => {
+            let mut scopes = match base {
+                Some(b) => service_scopes(objects, b, service)?,
+                None => Vec::new(),
+            };
+            for s in pending.scopes_of(service) {
+                if !scopes.contains(&s) {
+                    scopes.push(s);
+                }
+            }
+            (scopes, leaves)
+        }
+        crate::snapshot::Delta::Changes { deleted, set } => (deleted, set),
+    };
+    let mut out: Vec<(StatePath, Option<Entry>)> = deleted.into_iter().map(|p| (p, None)).collect();
+    for (path, doc) in set {
+        let entry =
+            Entry::store_doc(objects, &doc).map_err(|e| StateError::of(service, e.to_string()))?;
+        out.push((path, Some(entry)));
+    }
+    Ok(out)
+}
+
 /// Whether `svc` is selected by `only` (None = all).
 fn selected(svc: &str, only: Option<&[String]>) -> bool {
     only.is_none_or(|o| o.iter().any(|s| s == svc))
@@ -366,6 +493,82 @@ mod tests {
                 st.clear();
             }
         }
+        fn export_changes(&self, now: i64) -> Result<crate::snapshot::Delta, String> {
+            Ok(crate::snapshot::Delta::Full(self.export(now)?))
+        }
+        fn mark_all(&self) {}
+        fn mark_clean(&self) {}
+    }
+
+    fn p(s: &str) -> StatePath {
+        StatePath::parse(s).expect("path")
+    }
+
+    fn doc_entry(store: &Store, v: i64) -> Entry {
+        let d = Document::new(json!({"schema": "fake.item/1", "v": v})).expect("doc");
+        Entry::store_doc(store, &d).expect("store")
+    }
+
+    /// Applying a change set equals applying its changes one by one, whatever the order of
+    /// deletions of directories and sets below them.
+    #[test]
+    fn change_sets_equal_changes_applied_in_turn() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("store");
+        let a = "000000000000/us-east-1/s3/object/b";
+        let base = tree::update(
+            &store,
+            None,
+            vec![
+                (p(&format!("{a}/old")), Some(doc_entry(&store, 1))),
+                (
+                    p("000000000000/us-east-1/s3/bucket/b"),
+                    Some(doc_entry(&store, 2)),
+                ),
+            ],
+        )
+        .expect("base");
+        let steps: Vec<(StatePath, Option<Entry>)> = vec![
+            (p(&format!("{a}/x")), Some(doc_entry(&store, 3))),
+            (p(a), None),
+            (p(&format!("{a}/y")), Some(doc_entry(&store, 4))),
+            (p(&format!("{a}/z")), Some(doc_entry(&store, 5))),
+            (p(&format!("{a}/z")), None),
+            (p("000000000000/us-east-1/s3/bucket/b"), None),
+            (
+                p("000000000000/us-east-1/s3/bucket/b"),
+                Some(doc_entry(&store, 6)),
+            ),
+        ];
+        let mut one_by_one = base;
+        for s in &steps {
+            one_by_one = tree::update(&store, Some(one_by_one), vec![s.clone()]).expect("step");
+        }
+        // Split in two sets and merged, as a failed save does.
+        let mut first = ChangeSet::default();
+        let mut second = ChangeSet::default();
+        for (i, (path, e)) in steps.into_iter().enumerate() {
+            if i < 3 {
+                first.apply(path, e);
+            } else {
+                second.apply(path, e);
+            }
+        }
+        first.merge(second);
+        let at_once = first.apply_to(&store, Some(base)).expect("apply");
+        assert_eq!(at_once, one_by_one);
+        let names: Vec<String> = tree::leaves(&store, at_once)
+            .expect("leaves")
+            .into_iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "000000000000/us-east-1/s3/bucket/b",
+                "000000000000/us-east-1/s3/object/b/y"
+            ]
+        );
     }
 
     fn set(f: &Fake, a: &str, r: &str, id: &str, v: i64) {

@@ -38,6 +38,9 @@ pub struct Identity {
 pub struct Sts {
     /// Access key id → identity.
     pub issued: RwLock<HashMap<String, Identity>>,
+    /// Credentials issued since the last incremental snapshot; locked only while holding
+    /// `issued`.
+    marks: std::sync::Mutex<crate::snapshot::Marks<String>>,
     /// The clock.
     pub clock: Clock,
 }
@@ -81,7 +84,14 @@ impl Sts {
     /// Replaces every issued credential; returns the previous ones.
     pub fn replace_state(&self, issued: HashMap<String, Identity>) -> HashMap<String, Identity> {
         let mut live = self.issued.write().unwrap_or_else(|p| p.into_inner());
+        self.marks().set_all();
         std::mem::replace(&mut *live, issued)
+    }
+
+    /// The change marks: access keys issued since the last incremental snapshot (take them
+    /// only while holding the write lock of the issued credentials).
+    pub fn marks(&self) -> std::sync::MutexGuard<'_, crate::snapshot::Marks<String>> {
+        self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Handles a query-protocol request.
@@ -149,10 +159,9 @@ impl Sts {
         w.elem("SessionToken", &format!("FQoGZXIvYXdzE{}", ids::alnum(300)));
         w.elem("Expiration", &iso8601_ms(identity.expires));
         w.close("Credentials");
-        self.issued
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, identity);
+        let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
+        self.marks().touch(key.clone());
+        issued.insert(key, identity);
     }
 
     fn assume_role(&self, p: &[(String, String)]) -> AwsResult<String> {

@@ -184,6 +184,33 @@ impl Store {
         Ok(())
     }
 
+    /// The objects among `ids`, and the chunks of chunk lists among them, that were written
+    /// through this handle and are not yet durable (not in a finished pack), with their kinds
+    /// and bytes: what a write-ahead journal must hold to make them durable without finishing
+    /// the pack. Objects already durable, or unknown, are left out.
+    pub fn unflushed(&self, ids: &[ObjectId]) -> Result<Vec<(ObjectId, ObjectKind, Vec<u8>)>> {
+        let w = self.inner.writer.lock().map_err(|_| poisoned())?;
+        let Some(writer) = w.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut todo: Vec<ObjectId> = ids.to_vec();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some((kind, bytes)) = writer.read(&id)? {
+                if kind == ObjectKind::Chunks {
+                    let (_, chunks) = crate::blob::decode_list(&id, &bytes)?;
+                    todo.extend(chunks.into_iter().map(|(c, _)| c));
+                }
+                out.push((id, kind, bytes));
+            }
+        }
+        Ok(out)
+    }
+
     /// Drops objects written since the last flush (used when an import fails half way).
     pub fn discard_pending(&self) -> Result<()> {
         let mut w = self.inner.writer.lock().map_err(|_| poisoned())?;

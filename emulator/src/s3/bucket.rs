@@ -6,7 +6,7 @@ use hyper::body::Incoming;
 
 use super::error::{S3Result, codes};
 use super::ingest::read_small;
-use super::state::{Bucket, Versioning};
+use super::state::{Bucket, S3Mark, S3State, Versioning};
 use super::xml::{Node, S3_NS, XmlWriter};
 use super::{Ctx, S3, empty, parse_xml, set_header, valid_bucket_name, xml};
 use crate::body::Body;
@@ -87,6 +87,10 @@ pub async fn create(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<Bod
                 ..Bucket::default()
             };
             state.buckets(&ctx.account).insert(name.to_owned(), bucket);
+            state.marks.touch(S3Mark::Bucket {
+                account: ctx.account.clone(),
+                bucket: name.to_owned(),
+            });
         }
     }
     let mut r = empty(200);
@@ -103,17 +107,52 @@ pub fn with_bucket<T>(s3: &S3, ctx: &Ctx, f: impl FnOnce(&Bucket) -> S3Result<T>
     f(b)
 }
 
-/// Runs `f` on the request's bucket, mutably, or fails with NoSuchBucket.
+/// Runs `f` on the request's bucket, mutably, or fails with NoSuchBucket. Marks the bucket,
+/// the request's key and its `uploadId` as changed (see [`with_bucket_mut_marking`]).
 pub fn with_bucket_mut<T>(
     s3: &S3,
     ctx: &Ctx,
     f: impl FnOnce(&mut Bucket) -> S3Result<T>,
 ) -> S3Result<T> {
-    let mut state = s3.write();
-    let b = state
-        .bucket_mut(&ctx.account, ctx.bucket())
+    with_bucket_mut_marking(s3, ctx, &[], None, f)
+}
+
+/// [`with_bucket_mut`] that also marks `keys` and `upload` as changed: every mutation of a
+/// bucket goes through here, so its change marks are set under the same lock.
+pub fn with_bucket_mut_marking<T>(
+    s3: &S3,
+    ctx: &Ctx,
+    keys: &[&str],
+    upload: Option<&str>,
+    f: impl FnOnce(&mut Bucket) -> S3Result<T>,
+) -> S3Result<T> {
+    let mut guard = s3.write();
+    let S3State { accounts, marks } = &mut *guard;
+    let b = accounts
+        .get_mut(&ctx.account)
+        .and_then(|a| a.get_mut(ctx.bucket()))
         .ok_or_else(|| codes::no_such_bucket(ctx.bucket()))?;
-    f(b)
+    let result = f(b);
+    let (account, bucket) = (&ctx.account, ctx.bucket());
+    marks.touch(S3Mark::Bucket {
+        account: account.clone(),
+        bucket: bucket.to_owned(),
+    });
+    for key in ctx.key.as_deref().into_iter().chain(keys.iter().copied()) {
+        marks.touch(S3Mark::Object {
+            account: account.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        });
+    }
+    for id in ctx.query.get("uploadId").into_iter().chain(upload) {
+        marks.touch(S3Mark::Upload {
+            account: account.clone(),
+            bucket: bucket.to_owned(),
+            id: id.to_owned(),
+        });
+    }
+    result
 }
 
 /// `DELETE /bucket`.
@@ -126,7 +165,19 @@ pub fn delete(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
     if !b.is_empty() {
         return Err(codes::bucket_not_empty(ctx.bucket()));
     }
-    buckets.remove(ctx.bucket());
+    if let Some(gone) = buckets.remove(ctx.bucket()) {
+        for kind in ["bucket", "object", "upload"] {
+            if let Ok(p) = podstore::StatePath::new([
+                ctx.account.as_str(),
+                gone.region.as_str(),
+                "s3",
+                kind,
+                gone.name.as_str(),
+            ]) {
+                state.marks.delete(p);
+            }
+        }
+    }
     Ok(empty(204))
 }
 

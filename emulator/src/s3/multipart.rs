@@ -6,7 +6,7 @@ use hyper::body::Incoming;
 use md5::Digest;
 use podstore::{BlobInfo, BlobWriter};
 
-use super::bucket::{with_bucket, with_bucket_mut};
+use super::bucket::{with_bucket, with_bucket_mut, with_bucket_mut_marking};
 use super::error::{S3Error, S3Result, codes};
 use super::ingest::{Ingested, ingest, read_small, store_error};
 use super::object::{
@@ -63,7 +63,7 @@ pub fn create(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         }
     };
     let id = ids::alnum(48);
-    with_bucket_mut(s3, ctx, |b| {
+    with_bucket_mut_marking(s3, ctx, &[], Some(&id), |b| {
         b.uploads.insert(
             id.clone(),
             Upload {

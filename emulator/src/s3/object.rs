@@ -4,7 +4,9 @@
 use hyper::Response;
 use hyper::body::Incoming;
 
-use super::bucket::{parse_tagging, tagging_xml, with_bucket, with_bucket_mut};
+use super::bucket::{
+    parse_tagging, tagging_xml, with_bucket, with_bucket_mut, with_bucket_mut_marking,
+};
 use super::error::{S3Error, S3Result, codes};
 use super::ingest::{Ingested, ingest, read_small, store_error};
 use super::output;
@@ -478,7 +480,8 @@ pub fn delete_many(
     quiet: bool,
     objects: &[(String, Option<String>)],
 ) -> S3Result<Response<Body>> {
-    with_bucket_mut(s3, ctx, |b| {
+    let keys: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    with_bucket_mut_marking(s3, ctx, &keys, None, |b| {
         let mut w = XmlWriter::new();
         w.open("DeleteResult", Some(S3_NS));
         for (key, version) in objects {

@@ -33,10 +33,12 @@ use podstore::{BlobInfo, Document, StatePath, blob_ref};
 use serde_json::{Value, json};
 
 use super::S3;
-use super::state::{Bucket, Checksum, ObjMeta, ObjVersion, Part, S3State, Upload, Versioning};
+use super::state::{
+    Bucket, Checksum, ObjMeta, ObjVersion, Part, S3Mark, S3State, Upload, Versioning,
+};
 use crate::checksum::Algorithm;
-use crate::snapshot::decode::{Fields, check_schema, leaf, pairs_json, split};
-use crate::snapshot::{Leaves, ServiceSnapshot, Staged};
+use crate::snapshot::decode::{Fields, check_schema, leaf, pairs_json, path, split};
+use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `s3.bucket/1`.
 pub const BUCKET: (&str, u32) = ("s3.bucket", 1);
@@ -67,13 +69,135 @@ impl ServiceSnapshot for S3 {
     }
 
     fn install(&self, staged: Staged) {
-        if let Ok(state) = staged.downcast::<S3State>() {
+        if let Ok(mut state) = staged.downcast::<S3State>() {
+            state.marks.set_all();
             self.replace_state(*state);
         }
     }
 
     fn reset(&self) {
-        self.replace_state(S3State::default());
+        let mut state = S3State::default();
+        state.marks.set_all();
+        self.replace_state(state);
+    }
+
+    fn export_changes(&self, _now_ms: i64) -> Result<Delta, String> {
+        let copies = {
+            let mut guard = self.write();
+            let (keys, deleted) = match guard.marks.take() {
+                Taken::All => {
+                    drop(guard);
+                    return Ok(Delta::Full(encode(&self.copy_state())?));
+                }
+                Taken::Some { keys, deleted } => (keys, deleted),
+            };
+            let state = &*guard;
+            let copies: Vec<Copy> = keys.into_iter().filter_map(|m| copy_of(state, m)).collect();
+            (copies, deleted)
+        };
+        let (copies, deleted) = copies;
+        let mut set = Vec::new();
+        let mut gone = deleted;
+        for c in copies {
+            match c {
+                Copy::Bucket(account, b) => set.push(bucket_leaf(&account, &b)?),
+                Copy::Object(account, b, key, Some(versions)) => {
+                    set.push(object_leaf(&account, &b, &key, &versions)?)
+                }
+                Copy::Object(account, b, key, None) => gone.push(path([
+                    account.as_str(),
+                    &b.region,
+                    "s3",
+                    "object",
+                    &b.name,
+                    &key,
+                ])?),
+                Copy::Upload(account, b, Some(u)) => set.push(upload_leaf(&account, &b, &u)?),
+                Copy::Upload(account, b, None) => gone.push(path([
+                    account.as_str(),
+                    &b.region,
+                    "s3",
+                    "upload",
+                    &b.name,
+                    &b.upload,
+                ])?),
+            }
+        }
+        Ok(Delta::Changes { deleted: gone, set })
+    }
+
+    fn mark_all(&self) {
+        self.write().marks.set_all();
+    }
+
+    fn mark_clean(&self) {
+        self.write().marks.clear();
+    }
+}
+
+/// The part of a bucket a changed resource's document needs (everything but its keys and
+/// uploads), plus, for an upload that is gone, its id.
+#[derive(Debug)]
+struct BucketHead {
+    name: String,
+    region: String,
+    created: i64,
+    versioning: Versioning,
+    tags: Option<Vec<(String, String)>>,
+    config: BTreeMap<String, String>,
+    upload: String,
+}
+
+impl BucketHead {
+    fn of(b: &Bucket) -> Self {
+        Self {
+            name: b.name.clone(),
+            region: b.region.clone(),
+            created: b.created,
+            versioning: b.versioning,
+            tags: b.tags.clone(),
+            config: b.config.clone(),
+            upload: String::new(),
+        }
+    }
+}
+
+/// A changed resource copied under the lock (None: it no longer exists).
+#[derive(Debug)]
+enum Copy {
+    Bucket(String, BucketHead),
+    Object(String, BucketHead, String, Option<Vec<ObjVersion>>),
+    Upload(String, BucketHead, Option<Box<Upload>>),
+}
+
+/// Copies what a mark names; `None` when its bucket is gone (the bucket's deletion recorded
+/// the paths to delete).
+fn copy_of(state: &S3State, mark: S3Mark) -> Option<Copy> {
+    match mark {
+        S3Mark::Bucket { account, bucket } => {
+            let b = state.bucket(&account, &bucket)?;
+            Some(Copy::Bucket(account, BucketHead::of(b)))
+        }
+        S3Mark::Object {
+            account,
+            bucket,
+            key,
+        } => {
+            let b = state.bucket(&account, &bucket)?;
+            let versions = b.objects.get(&key).cloned();
+            Some(Copy::Object(account, BucketHead::of(b), key, versions))
+        }
+        S3Mark::Upload {
+            account,
+            bucket,
+            id,
+        } => {
+            let b = state.bucket(&account, &bucket)?;
+            let upload = b.uploads.get(&id).cloned().map(Box::new);
+            let mut head = BucketHead::of(b);
+            head.upload = id;
+            Some(Copy::Upload(account, head, upload))
+        }
     }
 }
 
@@ -82,12 +206,13 @@ pub fn encode(state: &S3State) -> Result<Leaves, String> {
     let mut out = Vec::new();
     for (account, buckets) in &state.accounts {
         for b in buckets.values() {
-            out.push(bucket_leaf(account, b)?);
+            let head = BucketHead::of(b);
+            out.push(bucket_leaf(account, &head)?);
             for (key, versions) in &b.objects {
-                out.push(object_leaf(account, b, key, versions)?);
+                out.push(object_leaf(account, &head, key, versions)?);
             }
             for u in b.uploads.values() {
-                out.push(upload_leaf(account, b, u)?);
+                out.push(upload_leaf(account, &head, u)?);
             }
         }
     }
@@ -95,7 +220,7 @@ pub fn encode(state: &S3State) -> Result<Leaves, String> {
     Ok(out)
 }
 
-fn bucket_leaf(account: &str, b: &Bucket) -> Result<(StatePath, Document), String> {
+fn bucket_leaf(account: &str, b: &BucketHead) -> Result<(StatePath, Document), String> {
     let v = json!({
         "schema": schema(BUCKET),
         "name": b.name,
@@ -110,7 +235,7 @@ fn bucket_leaf(account: &str, b: &Bucket) -> Result<(StatePath, Document), Strin
 
 fn object_leaf(
     account: &str,
-    b: &Bucket,
+    b: &BucketHead,
     key: &str,
     versions: &[ObjVersion],
 ) -> Result<(StatePath, Document), String> {
@@ -123,7 +248,7 @@ fn object_leaf(
     leaf([account, &b.region, "s3", "object", &b.name, key], v)
 }
 
-fn upload_leaf(account: &str, b: &Bucket, u: &Upload) -> Result<(StatePath, Document), String> {
+fn upload_leaf(account: &str, b: &BucketHead, u: &Upload) -> Result<(StatePath, Document), String> {
     let v = json!({
         "schema": schema(UPLOAD),
         "bucket": b.name,

@@ -8,6 +8,7 @@ use std::ops::Bound;
 use podstore::BlobInfo;
 
 use crate::checksum::Algorithm;
+use crate::snapshot::Marks;
 
 /// Versioning state of a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -289,11 +290,43 @@ pub fn list<'a>(
     out
 }
 
+/// A resource of S3 as change marks name it (see [`Marks`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum S3Mark {
+    /// A bucket's own document.
+    Bucket {
+        /// Account.
+        account: String,
+        /// Bucket name.
+        bucket: String,
+    },
+    /// A key (all its versions).
+    Object {
+        /// Account.
+        account: String,
+        /// Bucket name.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// A multipart upload.
+    Upload {
+        /// Account.
+        account: String,
+        /// Bucket name.
+        bucket: String,
+        /// Upload id.
+        id: String,
+    },
+}
+
 /// All S3 state of the emulator.
 #[derive(Clone, Debug, Default)]
 pub struct S3State {
     /// Per account: buckets by name.
     pub accounts: HashMap<String, BTreeMap<String, Bucket>>,
+    /// What changed since the last incremental snapshot.
+    pub marks: Marks<S3Mark>,
 }
 
 impl S3State {

@@ -7,8 +7,9 @@
 //!   stages: [label, …]}}}`. A name is one path segment, whatever `/` it contains. Times are
 //!   Unix milliseconds; `deletion` is when a scheduled deletion takes effect.
 //!
-//! Export looks at the state as of `now_ms`: secrets whose deletion window has passed are
-//! left out.
+//! Export writes every secret as it is, as of its last change (so that an incremental
+//! snapshot, which re-encodes only changed secrets, equals a full one); a secret whose
+//! deletion window has passed is dropped at load.
 //!
 //! # Rules at load (`now_ms` is the emulator clock at load)
 //! - Deletion windows keep their absolute times: a secret scheduled for deletion stays
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::{Secret, Secrets, SecretsManager, Version};
 use crate::snapshot::decode::{Fields, check_schema, document, opt_b64, pairs_json, path, split};
-use crate::snapshot::{Leaves, ServiceSnapshot, Staged};
+use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `secretsmanager.secret/1`.
 pub const SECRET: (&str, u32) = ("secretsmanager.secret", 1);
@@ -39,9 +40,8 @@ impl ServiceSnapshot for SecretsManager {
         vec![SECRET]
     }
 
-    fn export(&self, now_ms: i64) -> Result<Leaves, String> {
-        let state = self.copy_state();
-        encode(&state, now_ms)
+    fn export(&self, _now_ms: i64) -> Result<Leaves, String> {
+        encode(&self.copy_state())
     }
 
     fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged, String> {
@@ -57,6 +57,57 @@ impl ServiceSnapshot for SecretsManager {
     fn reset(&self) {
         self.replace_state(State::new());
     }
+
+    fn export_changes(&self, _now_ms: i64) -> Result<Delta, String> {
+        let (copies, deleted) = {
+            let state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            match self.marks().take() {
+                Taken::All => {
+                    let copy = state.clone();
+                    drop(state);
+                    return Ok(Delta::Full(encode(&copy)?));
+                }
+                Taken::Some { keys, deleted } => {
+                    let copies: Vec<((String, String, String), Option<Secret>)> = keys
+                        .into_iter()
+                        .map(|k| {
+                            let s = state
+                                .get(&(k.0.clone(), k.1.clone()))
+                                .and_then(|m| m.get(&k.2))
+                                .cloned();
+                            (k, s)
+                        })
+                        .collect();
+                    (copies, deleted)
+                }
+            }
+        };
+        let mut gone = deleted;
+        let mut set = Vec::new();
+        for ((account, region, name), s) in copies {
+            match s {
+                Some(s) => set.push(secret_leaf(&account, &region, &s)?),
+                None => gone.push(path([
+                    account.as_str(),
+                    &region,
+                    "secretsmanager",
+                    "secret",
+                    &name,
+                ])?),
+            }
+        }
+        Ok(Delta::Changes { deleted: gone, set })
+    }
+
+    fn mark_all(&self) {
+        let _state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        self.marks().set_all();
+    }
+
+    fn mark_clean(&self) {
+        let _state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        self.marks().clear();
+    }
 }
 
 /// Whether a secret still exists at `now` (its deletion window, if any, has not passed).
@@ -64,20 +115,24 @@ fn alive(s: &Secret, now: i64) -> bool {
     s.deletion.is_none_or(|d| d > now)
 }
 
-/// Encodes every secret that exists at `now`, sorted by path.
-pub fn encode(state: &State, now: i64) -> Result<Leaves, String> {
+/// One secret's leaf.
+fn secret_leaf(
+    account: &str,
+    region: &str,
+    s: &Secret,
+) -> Result<(podstore::StatePath, podstore::Document), String> {
+    let p = path([account, region, "secretsmanager", "secret", &s.name])?;
+    let d = document(&p.to_string(), secret_json(s))?;
+    Ok((p, d))
+}
+
+/// Encodes every secret as it is (as of its last change; secrets whose deletion window has
+/// passed are dropped at load), sorted by path.
+pub fn encode(state: &State) -> Result<Leaves, String> {
     let mut out = Vec::new();
     for ((account, region), secrets) in state {
-        for s in secrets.values().filter(|s| alive(s, now)) {
-            let p = path([
-                account.as_str(),
-                region,
-                "secretsmanager",
-                "secret",
-                &s.name,
-            ])?;
-            let d = document(&p.to_string(), secret_json(s))?;
-            out.push((p, d));
+        for s in secrets.values() {
+            out.push(secret_leaf(account, region, s)?);
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

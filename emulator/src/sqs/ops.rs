@@ -301,7 +301,9 @@ fn list_queues(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
 
 fn delete_queue(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
     let key = queue_key(call, input)?;
-    sqs.write().remove(&key).ok_or_else(no_queue)?;
+    let mut queues = sqs.write();
+    queues.remove(&key).ok_or_else(no_queue)?;
+    sqs.queue_deleted(&key);
     Ok(json!({}))
 }
 
@@ -384,6 +386,7 @@ fn set_attributes(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
             }
         }
         q.last_modified = now;
+        q.touch();
         Ok(json!({}))
     })
 }
@@ -932,6 +935,7 @@ fn purge(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
 fn tag_queue(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
     let tags = tag_map(input.get("Tags"))?;
     with_queue(sqs, call, input, |q, _| {
+        q.touch();
         q.tags.extend(tags);
         if q.tags.len() > 50 {
             return Err(invalid("Too many tags added for queue."));
@@ -943,6 +947,7 @@ fn tag_queue(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
 fn untag_queue(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
     let keys = string_list(input.get("TagKeys"));
     with_queue(sqs, call, input, |q, _| {
+        q.touch();
         for k in keys {
             q.tags.remove(&k);
         }

@@ -111,6 +111,10 @@ pub struct Queue {
     dedup: HashMap<String, (i64, String, Option<String>)>,
     group_inflight: HashMap<String, u32>,
     next_seq: u64,
+    /// Messages created, changed or removed since the last incremental export.
+    changed: HashSet<String>,
+    /// Whether the queue's own document changed since then.
+    dirty: bool,
 }
 
 /// Defaults of the settable attributes.
@@ -152,6 +156,7 @@ impl Queue {
             fifo: name.ends_with(".fifo"),
             created: now_s,
             last_modified: now_s,
+            dirty: true,
             ..Self::default()
         }
     }
@@ -203,6 +208,7 @@ impl Queue {
                 }
                 m.visible_at = until;
                 let key = if self.fifo { (0, seq) } else { (until, seq) };
+                self.changed.insert(id.clone());
                 self.ready.insert(key, id);
             }
         }
@@ -215,12 +221,38 @@ impl Queue {
                 self.remove(&id);
             }
         }
+        let before = self.dedup.len();
         self.dedup.retain(|_, (expires, _, _)| *expires > now);
+        self.dirty |= self.dedup.len() != before;
+    }
+
+    /// Marks the queue's own document (attributes, tags) as changed.
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Takes the change marks: whether the queue's document changed, and the ids of the
+    /// messages changed (each with its current copy, or `None` when it is gone).
+    pub fn take_changes(&mut self) -> Option<Vec<(String, Option<Message>)>> {
+        if !self.dirty && self.changed.is_empty() {
+            return None;
+        }
+        self.dirty = false;
+        let ids = std::mem::take(&mut self.changed);
+        Some(
+            ids.into_iter()
+                .map(|id| {
+                    let m = self.messages.get(&id).cloned();
+                    (id, m)
+                })
+                .collect(),
+        )
     }
 
     /// Removes a message wherever it is.
     fn remove(&mut self, id: &str) -> Option<Message> {
         let m = self.messages.remove(id)?;
+        self.changed.insert(m.id.clone());
         if m.receipt.is_some() {
             self.inflight.remove(&(m.visible_at, m.seq));
         } else {
@@ -278,6 +310,8 @@ impl Queue {
         };
         self.ready.insert(key, m.id.clone());
         self.by_sent.insert((m.sent, m.seq), m.id.clone());
+        self.changed.insert(m.id.clone());
+        self.dirty = true;
         self.messages.insert(m.id.clone(), m.clone());
         m
     }
@@ -367,6 +401,7 @@ impl Queue {
             }
             self.inflight
                 .insert((now + visibility_ms, m.seq), id.clone());
+            self.changed.insert(id.clone());
             self.receipts.insert(r, id);
             out.messages.push(m.clone());
         }
@@ -398,6 +433,7 @@ impl Queue {
             return Err(looks_like_receipt(receipt));
         };
         let m = self.messages.get_mut(&id).ok_or(true)?;
+        self.changed.insert(id.clone());
         let old = (m.visible_at, m.seq);
         m.visible_at = now + visibility_ms;
         let new = (m.visible_at, m.seq);
@@ -421,7 +457,7 @@ impl Queue {
 
     /// Drops every message.
     pub fn purge(&mut self) {
-        self.messages.clear();
+        self.changed.extend(self.messages.drain().map(|(id, _)| id));
         self.ready.clear();
         self.inflight.clear();
         self.receipts.clear();
@@ -516,6 +552,8 @@ impl Queue {
                 .insert(d.key, (d.expires, d.message_id, d.sequence_number));
         }
         self.tick(now);
+        self.changed.clear();
+        self.dirty = false;
         self
     }
 }

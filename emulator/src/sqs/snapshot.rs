@@ -11,8 +11,11 @@
 //!   sender, dlq_source}` where an attr is `{data_type, string, binary (base64)}`; times in
 //!   Unix milliseconds; `receipt` is set while the message is in flight.
 //!
-//! Export looks at the state as of `now_ms`: messages whose visibility has ended are shown
-//! visible, and messages past retention and expired deduplication entries are left out.
+//! Export writes the state as of each resource's last change (so that an incremental
+//! snapshot, which re-encodes only changed queues and messages, equals a full one): a
+//! message whose visibility has ended since may still show its receipt, and messages past
+//! retention and expired deduplication entries may still be there; the rules at load below
+//! apply time to them.
 //!
 //! # Rules at load (`now_ms` is the emulator clock at load)
 //! - Messages that were in flight become visible again at load: their receipt handles are no
@@ -33,12 +36,20 @@ use super::Sqs;
 use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
 use crate::snapshot::decode::{Fields, MAX_COUNT, check_schema, leaf, map_json, opt_b64, split};
-use crate::snapshot::{Leaves, ServiceSnapshot, Staged};
+use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `sqs.queue/1`.
 pub const QUEUE: (&str, u32) = ("sqs.queue", 1);
 /// `sqs.message/1`.
 pub const MESSAGE: (&str, u32) = ("sqs.message", 1);
+
+/// A changed queue copied under the lock: its document and its changed messages (`None`:
+/// gone).
+type ChangedQueue = (
+    QueueKey,
+    (StatePath, Document),
+    Vec<(String, Option<Message>)>,
+);
 
 /// The staged form: every queue by key.
 type Queues = BTreeMap<QueueKey, Queue>;
@@ -70,13 +81,66 @@ impl ServiceSnapshot for Sqs {
     fn reset(&self) {
         self.replace_state(Queues::new());
     }
+
+    fn export_changes(&self, now_ms: i64) -> Result<Delta, String> {
+        let mut changed: Vec<ChangedQueue> = Vec::new();
+        let deleted = {
+            let mut queues = self.write();
+            let deleted = match self.marks().take() {
+                Taken::All => None,
+                Taken::Some { deleted, .. } => Some(deleted),
+            };
+            let Some(deleted) = deleted else {
+                let copy = queues.clone();
+                queues.values_mut().for_each(|q| drop(q.take_changes()));
+                drop(queues);
+                return Ok(Delta::Full(encode(copy, now_ms)?));
+            };
+            for (key, q) in queues.iter_mut() {
+                if let Some(messages) = q.take_changes() {
+                    changed.push((key.clone(), queue_leaf(key, q)?, messages));
+                }
+            }
+            deleted
+        };
+        let mut gone = deleted;
+        let mut set = Vec::new();
+        for (key, queue_doc, messages) in changed {
+            set.push(queue_doc);
+            for (id, m) in messages {
+                match m {
+                    Some(m) => set.push(message_leaf(&key, &m)?),
+                    None => gone.push(crate::snapshot::decode::path([
+                        key.account.as_str(),
+                        &key.region,
+                        "sqs",
+                        "message",
+                        &key.name,
+                        &id,
+                    ])?),
+                }
+            }
+        }
+        Ok(Delta::Changes { deleted: gone, set })
+    }
+
+    fn mark_all(&self) {
+        let _queues = self.write();
+        self.marks().set_all();
+    }
+
+    fn mark_clean(&self) {
+        let mut queues = self.write();
+        self.marks().clear();
+        queues.values_mut().for_each(|q| drop(q.take_changes()));
+    }
 }
 
-/// Encodes every queue as of `now` (a copy: the rules of time run on it), sorted by path.
-pub fn encode(queues: Queues, now: i64) -> Result<Leaves, String> {
+/// Encodes every queue as it is (as of its last change; the rules of time run at load),
+/// sorted by path.
+pub fn encode(queues: Queues, _now: i64) -> Result<Leaves, String> {
     let mut out = Vec::new();
-    for (key, mut q) in queues {
-        q.tick(now);
+    for (key, q) in queues {
         out.push(queue_leaf(&key, &q)?);
         for m in q.messages() {
             out.push(message_leaf(&key, m)?);

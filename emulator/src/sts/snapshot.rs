@@ -6,7 +6,8 @@
 //!   credential to its identity is kept: signatures are not verified, so secret keys and
 //!   session tokens are not stored.
 //!
-//! Export looks at the state as of `now_ms`: expired credentials are left out.
+//! Export writes every credential issued (expired ones too, so that an incremental snapshot
+//! equals a full one); expired credentials are dropped at load.
 //!
 //! # Rules at load (`now_ms` is the emulator clock at load)
 //! - Credentials past their expiry are not loaded; the others keep their absolute expiry.
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::{Identity, Sts};
 use crate::snapshot::decode::{Fields, check_schema, document, path, split};
-use crate::snapshot::{Leaves, ServiceSnapshot, Staged};
+use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `sts.credential/1`.
 pub const CREDENTIAL: (&str, u32) = ("sts.credential", 1);
@@ -36,9 +37,8 @@ impl ServiceSnapshot for Sts {
         vec![CREDENTIAL]
     }
 
-    fn export(&self, now_ms: i64) -> Result<Leaves, String> {
-        let issued = self.copy_state();
-        encode(&issued, now_ms)
+    fn export(&self, _now_ms: i64) -> Result<Leaves, String> {
+        encode(&self.copy_state())
     }
 
     fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged, String> {
@@ -54,15 +54,54 @@ impl ServiceSnapshot for Sts {
     fn reset(&self) {
         self.replace_state(Issued::new());
     }
+
+    fn export_changes(&self, _now_ms: i64) -> Result<Delta, String> {
+        let copies: Vec<(String, Identity)> = {
+            let issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
+            match self.marks().take() {
+                Taken::All => {
+                    let copy = issued.clone();
+                    drop(issued);
+                    return Ok(Delta::Full(encode(&copy)?));
+                }
+                Taken::Some { keys, .. } => keys
+                    .into_iter()
+                    .filter_map(|k| issued.get(&k).cloned().map(|id| (k, id)))
+                    .collect(),
+            }
+        };
+        let set = copies
+            .iter()
+            .map(|(k, id)| credential_leaf(k, id))
+            .collect::<Result<Leaves, String>>()?;
+        Ok(Delta::Changes {
+            deleted: Vec::new(),
+            set,
+        })
+    }
+
+    fn mark_all(&self) {
+        let _issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
+        self.marks().set_all();
+    }
+
+    fn mark_clean(&self) {
+        let _issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
+        self.marks().clear();
+    }
 }
 
-/// Encodes every credential still valid at `now`, sorted by path.
-pub fn encode(issued: &Issued, now: i64) -> Result<Leaves, String> {
+fn credential_leaf(key: &str, id: &Identity) -> Result<(StatePath, Document), String> {
+    let p = path([id.account.as_str(), "global", "sts", "credential", key])?;
+    let d = document(&p.to_string(), identity_json(id))?;
+    Ok((p, d))
+}
+
+/// Encodes every credential, sorted by path.
+pub fn encode(issued: &Issued) -> Result<Leaves, String> {
     let mut out = Vec::new();
-    for (key, id) in issued.iter().filter(|(_, id)| id.expires > now) {
-        let p = path([id.account.as_str(), "global", "sts", "credential", key])?;
-        let d = document(&p.to_string(), identity_json(id))?;
-        out.push((p, d));
+    for (key, id) in issued {
+        out.push(credential_leaf(key, id)?);
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -210,7 +249,12 @@ mod tests {
         assert!(sts.copy_state().contains_key(&long));
         sts.clock.advance(Duration::from_secs(7201));
         assert!(sts.identity(&long).is_none(), "it expires at its own time");
-        assert!(sts.export(sts.clock.now_ms()).expect("export").is_empty());
+        // Export writes it as it is; the load drops it.
+        let later = sts.clock.now_ms();
+        let leaves = sts.export(later).expect("export");
+        assert_eq!(leaves.len(), 2, "both left are expired now");
+        reload(&sts, leaves, later);
+        assert!(sts.copy_state().is_empty());
     }
 
     #[test]
