@@ -30,6 +30,10 @@ pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {
                     "enabled": p.config.enabled,
                     "status": p.status(),
                 },
+                "podstack": {
+                    "store": gw.store().root().display().to_string(),
+                    "loaded_pods": crate::pods::loaded_pods(gw),
+                },
             });
             let mut r = json_response(200, &body);
             if parts.method == "HEAD" {

@@ -150,8 +150,8 @@ pub struct Persistence {
     saved: AtomicU64,
     /// One snapshot at a time.
     save_lock: tokio::sync::Mutex<()>,
-    /// One journal append at a time (ON_REQUEST).
-    cycle_lock: tokio::sync::Mutex<()>,
+    /// The ON_REQUEST group committer.
+    committer: Committer,
     /// Whether a background snapshot is running (ON_REQUEST).
     snapshotting: AtomicBool,
     engine: Mutex<Engine>,
@@ -160,6 +160,42 @@ pub struct Persistence {
     status: Mutex<Status>,
     /// The tree last loaded from a pod: the ancestor of the next three-way merge.
     last_loaded: Mutex<Option<TreeId>>,
+    /// The pods loaded since start, oldest first (`podstack status`).
+    pub loaded_pods: Mutex<Vec<crate::pods::LoadedPod>>,
+}
+
+/// The ON_REQUEST group committer: one thread appends to the journal, back to back while
+/// requests wait; each append covers every change made before it began. Requests ask by
+/// raising `requested` and wait on `done`.
+#[derive(Debug)]
+struct Committer {
+    /// The highest generation a request waits for.
+    requested: Mutex<u64>,
+    wake: std::sync::Condvar,
+    /// What is durable (or failed), for the waiting requests.
+    done: tokio::sync::watch::Sender<Durable>,
+    /// Whether the thread runs.
+    started: std::sync::Once,
+}
+
+impl Default for Committer {
+    fn default() -> Self {
+        Self {
+            requested: Mutex::new(0),
+            wake: std::sync::Condvar::new(),
+            done: tokio::sync::watch::Sender::new(Durable::default()),
+            started: std::sync::Once::new(),
+        }
+    }
+}
+
+/// The committer's progress.
+#[derive(Clone, Debug, Default)]
+struct Durable {
+    /// Every generation up to this one is durable.
+    upto: u64,
+    /// The last failed append: generations up to this one that are not durable failed, why.
+    failed: Option<(u64, String)>,
 }
 
 /// What saves build on.
@@ -396,34 +432,86 @@ impl Gateway {
         }
     }
 
-    /// ON_REQUEST saving: returns once the changes of generation `generation` are durable.
-    /// The check is repeated once the journal lock is held: an append that began while this
-    /// request waited already holds its change, so concurrent requests share that append.
+    /// ON_REQUEST saving: returns once the changes of generation `generation` are durable
+    /// (in the journal, fsynced, or in a snapshot).
     pub async fn durable(&self, generation: u64) -> StateResult<()> {
         let p = self.persistence();
-        while p.saved.load(Ordering::SeqCst) < generation {
-            let _guard = p.cycle_lock.lock().await;
-            if p.saved.load(Ordering::SeqCst) >= generation {
-                break;
-            }
-            let target = p.mutations.load(Ordering::SeqCst);
+        if p.saved.load(Ordering::SeqCst) >= generation {
+            return Ok(());
+        }
+        let c = &p.committer;
+        let mut rx = c.done.subscribe();
+        c.started.call_once(|| {
             let gw = self.clone();
-            let big = tokio::task::spawn_blocking(move || gw.journal_blocking())
-                .await
-                .map_err(task_error)?
-                .inspect_err(|e| {
-                    p.note(|s| s.problems.push(format!("journal append failed: {e}")))
-                })?;
-            p.saved.fetch_max(target, Ordering::SeqCst);
-            if big && !p.snapshotting.swap(true, Ordering::SeqCst) {
-                let gw = self.clone();
-                tokio::spawn(async move {
-                    let _ = gw.save_snapshot(None).await;
-                    gw.persistence().snapshotting.store(false, Ordering::SeqCst);
+            let runtime = tokio::runtime::Handle::current();
+            let spawned = std::thread::Builder::new()
+                .name("podstack-journal".into())
+                .spawn(move || gw.run_committer(&runtime));
+            if let Err(e) = spawned {
+                c.done.send_modify(|d| {
+                    d.failed = Some((u64::MAX, format!("cannot start the journal thread: {e}")))
                 });
             }
+        });
+        {
+            let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
+            *requested = (*requested).max(generation);
+            c.wake.notify_one();
         }
-        Ok(())
+        loop {
+            {
+                let d = rx.borrow_and_update();
+                if d.upto >= generation || p.saved.load(Ordering::SeqCst) >= generation {
+                    return Ok(());
+                }
+                if let Some((upto, why)) = &d.failed
+                    && *upto >= generation
+                {
+                    return Err(StateError::store(why.clone()));
+                }
+            }
+            rx.changed().await.map_err(task_error)?;
+        }
+    }
+
+    /// The committer thread: appends while requests wait, one append after another; starts
+    /// a background snapshot when the journal has grown.
+    fn run_committer(&self, runtime: &tokio::runtime::Handle) {
+        let p = self.persistence();
+        let c = &p.committer;
+        loop {
+            {
+                let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
+                while *requested <= c.done.borrow().upto {
+                    requested = c.wake.wait(requested).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            let target = p.mutations.load(Ordering::SeqCst);
+            match self.journal_blocking() {
+                Ok(big) => {
+                    p.saved.fetch_max(target, Ordering::SeqCst);
+                    c.done.send_modify(|d| d.upto = d.upto.max(target));
+                    if big && !p.snapshotting.swap(true, Ordering::SeqCst) {
+                        let gw = self.clone();
+                        runtime.spawn(async move {
+                            let _ = gw.save_snapshot(None).await;
+                            gw.persistence().snapshotting.store(false, Ordering::SeqCst);
+                        });
+                    }
+                }
+                Err(e) => {
+                    p.note(|s| s.problems.push(format!("journal append failed: {e}")));
+                    c.done
+                        .send_modify(|d| d.failed = Some((target, e.to_string())));
+                    // Whoever waits now has been answered; wait for new requests.
+                    let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
+                    if *requested <= target {
+                        let upto = c.done.borrow().upto;
+                        *requested = upto;
+                    }
+                }
+            }
+        }
     }
 
     /// One journal append: collects every change, writes it with the objects it needs that

@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 use hyper::Response;
 use hyper::body::Incoming;
 use hyper::http::request::Parts;
-use podstore::{CommitId, CommitOptions, Overlay, Strategy, TreeId};
+use podstore::{CommitId, CommitOptions, Overlay, PodRef, Strategy, TreeId};
 use serde_json::{Value, json};
 
 use crate::body::Body;
@@ -19,6 +19,50 @@ use crate::state::{self, StateError};
 
 /// Largest archive accepted by `POST /_localstack/pods` (it is spooled to disk first).
 const MAX_ARCHIVE: u64 = 64 << 30;
+
+/// A pod loaded into the running emulator, as `podstack status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LoadedPod {
+    /// `name:N`, or the archive file when it names no pod.
+    pub pod: String,
+    /// The strategy it was loaded with.
+    pub strategy: String,
+    /// Its commit.
+    pub commit: String,
+    /// When (Unix seconds, the emulator's clock).
+    pub at: i64,
+}
+
+/// The pods loaded into this emulator since it started, oldest first. An `overwrite` load
+/// and a reset of every service start the list afresh.
+pub fn loaded_pods(gw: &Gateway) -> Vec<LoadedPod> {
+    gw.persistence()
+        .loaded_pods
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default()
+}
+
+/// Records that `pod` (commit `commit`) was loaded with `strategy`.
+pub fn note_loaded(gw: &Gateway, pod: String, strategy: Strategy, commit: CommitId) {
+    if let Ok(mut list) = gw.persistence().loaded_pods.lock() {
+        if strategy == Strategy::Overwrite {
+            list.clear();
+        }
+        list.push(LoadedPod {
+            pod,
+            strategy: strategy.to_string(),
+            commit: commit.to_string(),
+            at: gw.clock().now_secs(),
+        });
+    }
+}
+
+fn note_reset_all(gw: &Gateway) {
+    if let Ok(mut list) = gw.persistence().loaded_pods.lock() {
+        list.clear();
+    }
+}
 
 /// Routes a state or pods endpoint; `None` when the path is not one.
 pub async fn handle(gw: &Gateway, parts: &Parts, body: Incoming) -> Option<Response<Body>> {
@@ -34,6 +78,7 @@ pub async fn handle(gw: &Gateway, parts: &Parts, body: Incoming) -> Option<Respo
         ("GET", "/_localstack/pods/state/metamodel") => metamodel(gw),
         ("POST", "/_podstack/state/commit") => native_commit(gw, body).await,
         ("POST", "/_podstack/state/import") => native_import(gw, &q).await,
+        ("POST", "/_podstack/state/verify") => verify_snapshot(gw).await,
         _ => return None,
     })
 }
@@ -124,6 +169,9 @@ async fn state_endpoint(gw: &Gateway, method: &str, rest: &str) -> Response<Body
                 .filter(|s| names.iter().any(|n| n == s.name()))
             {
                 s.reset();
+            }
+            if only.is_none() {
+                note_reset_all(gw);
             }
             gw.persistence().mutated();
             ndjson(200, &ok(&names))
@@ -256,7 +304,14 @@ async fn import_archive(gw: &Gateway, q: &Query, body: Incoming) -> Response<Bod
     let result = tokio::task::spawn_blocking(move || {
         let imported = podstore::import_archive(gw2.store(), std::io::BufReader::new(file))
             .map_err(StateError::store)?;
-        gw2.import_commit(imported.commit, strategy, false)
+        let report = gw2.import_commit(imported.commit, strategy, false)?;
+        let name = match (&imported.pod, imported.version) {
+            (Some(p), Some(v)) => format!("{p}:{v}"),
+            (Some(p), None) => p.clone(),
+            (None, _) => "(archive)".to_owned(),
+        };
+        note_loaded(&gw2, name, strategy, imported.commit);
+        Ok(report)
     })
     .await;
     match result {
@@ -345,8 +400,9 @@ async fn native_commit(gw: &Gateway, body: Incoming) -> Response<Body> {
     }
 }
 
-/// `POST /_podstack/state/import?commit=ID&strategy=S&dry_run=true`: loads a commit of the
-/// emulator's store (or reports what it would change).
+/// `POST /_podstack/state/import?commit=ID&strategy=S&dry_run=true[&pod=NAME:N]`: loads a
+/// commit of the emulator's store (or reports what it would change); `pod` names it in the
+/// list of loaded pods.
 async fn native_import(gw: &Gateway, q: &Query) -> Response<Body> {
     let Some(commit) = q.get("commit").and_then(|c| c.parse::<CommitId>().ok()) else {
         return json_error(
@@ -360,9 +416,21 @@ async fn native_import(gw: &Gateway, q: &Query) -> Response<Body> {
         Err(r) => return *r,
     };
     let dry_run = q.get("dry_run").is_some_and(|v| v == "true" || v == "1");
+    let pod = match q.get("pod").filter(|s| !s.is_empty()).map(PodRef::parse) {
+        None => None,
+        Some(Ok(r)) => Some(r.to_string()),
+        Some(Err(e)) => return json_error(400, "InvalidParameter", &e.to_string()),
+    };
     let gw2 = gw.clone();
-    let result =
-        tokio::task::spawn_blocking(move || gw2.import_commit(commit, strategy, dry_run)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let report = gw2.import_commit(commit, strategy, dry_run)?;
+        if !dry_run {
+            let name = pod.unwrap_or_else(|| format!("commit {}", &commit.to_string()[..12]));
+            note_loaded(&gw2, name, strategy, commit);
+        }
+        Ok::<_, StateError>(report)
+    })
+    .await;
     match result {
         Ok(Ok(report)) => {
             let per: serde_json::Map<String, Value> = state::per_service(&report.summary)
@@ -382,5 +450,19 @@ async fn native_import(gw: &Gateway, q: &Query) -> Response<Body> {
             &json!({"__type": "ImportFailed", "service": e.service, "message": e.message}),
         ),
         Err(e) => json_error(500, "ImportFailed", &e.to_string()),
+    }
+}
+
+/// `POST /_podstack/state/verify` (persistence only): saves an incremental snapshot and
+/// compares it with the live state exported whole; 200 `{"equal": true}`, or 409 with the
+/// paths that differ. For tests and diagnostics on an idle emulator.
+async fn verify_snapshot(gw: &Gateway) -> Response<Body> {
+    if !gw.persistence().config.enabled {
+        return json_error(400, "PersistenceDisabled", "start with PERSISTENCE=1");
+    }
+    match gw.verify_snapshot().await {
+        Ok(d) if d.is_empty() => json_response(200, &json!({"equal": true})),
+        Ok(d) => json_response(409, &json!({"equal": false, "differences": d})),
+        Err(e) => json_error(500, "VerifyFailed", &e.to_string()),
     }
 }

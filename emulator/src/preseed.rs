@@ -97,17 +97,25 @@ impl Gateway {
     }
 
     fn load_seed(&self, seed: &Seed, strategy: Strategy) -> Result<String, StateError> {
-        let commit = match seed {
-            Seed::Pod(r) => self.store().resolve(r).map_err(StateError::store)?.1,
+        let (commit, name) = match seed {
+            Seed::Pod(r) => {
+                let (version, commit) = self.store().resolve(r).map_err(StateError::store)?;
+                (commit, format!("{}:{version}", r.name))
+            }
             Seed::Archive(p) => {
                 let f = std::fs::File::open(p)
                     .map_err(|e| StateError::store(format!("{}: {e}", p.display())))?;
-                podstore::import_archive(self.store(), std::io::BufReader::new(f))
-                    .map_err(StateError::store)?
-                    .commit
+                let imported = podstore::import_archive(self.store(), std::io::BufReader::new(f))
+                    .map_err(StateError::store)?;
+                let name = match (imported.pod, imported.version) {
+                    (Some(pod), Some(v)) => format!("{pod}:{v}"),
+                    _ => p.display().to_string(),
+                };
+                (imported.commit, name)
             }
         };
         let report = self.import_commit(commit, strategy, false)?;
+        crate::pods::note_loaded(self, name, strategy, commit);
         Ok(format!(
             "loaded {} ({strategy}): {}",
             describe(seed),
