@@ -380,6 +380,99 @@ impl Drop for Emulator {
     }
 }
 
+/// What a `podstack` command did.
+#[derive(Debug, Clone)]
+pub struct CliRun {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// stdout parsed as JSON (panics with both streams when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "podstack printed no JSON ({e}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// `podstack` with a clean environment: data in `home`, the emulator at `endpoint`, no
+/// configuration file, no inherited `PODSTACK_*`, `MERGE_STRATEGY` or `NO_COLOR`.
+pub fn podstack_command(home: &Path, endpoint: &str) -> Command {
+    let mut c = Command::new(podstack_binary());
+    for k in [
+        "PODSTACK_HOME",
+        "PODSTACK_ENDPOINT",
+        "PODSTACK_CONFIG",
+        "MERGE_STRATEGY",
+        "GATEWAY_LISTEN",
+        "AUTO_LOAD_POD",
+        "PERSISTENCE",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("PODSTACK_HOME", home)
+        .env("PODSTACK_ENDPOINT", endpoint)
+        .env("PODSTACK_CONFIG", home.join("no-config.yaml"))
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs `podstack ARGS` (see [`podstack_command`]) and collects what it did.
+pub fn podstack_run(home: &Path, endpoint: &str, args: &[&str]) -> CliRun {
+    let out = podstack_command(home, endpoint)
+        .args(args)
+        .output()
+        .expect("run podstack");
+    CliRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Emulator {
+    /// Runs the `podstack` CLI against this emulator, sharing its data directory (and so its
+    /// pod store).
+    pub fn podstack(&self, args: &[&str]) -> CliRun {
+        podstack_run(&self.data_dir(), &self.endpoint, args)
+    }
+
+    /// Like [`Emulator::podstack`]; panics (with both streams) unless it exits 0, and
+    /// returns stdout.
+    pub fn podstack_ok(&self, args: &[&str]) -> String {
+        let r = self.podstack(args);
+        assert_eq!(
+            r.code,
+            0,
+            "podstack {} failed:\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- server log ---\n{}",
+            args.join(" "),
+            r.stdout,
+            r.stderr,
+            self.log()
+        );
+        r.stdout
+    }
+
+    /// `podstack ARGS --format json`, which must succeed, parsed.
+    pub fn podstack_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let out = self.podstack_ok(&all);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("podstack {} printed no JSON ({e}):\n{out}", args.join(" ")))
+    }
+}
+
 /// Environment for AWS clients: fixed test credentials, region, no pager, no config files.
 pub fn client_env() -> Vec<(&'static str, String)> {
     vec![
@@ -616,6 +709,20 @@ pub fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 pub fn run_python_suite(emu: &Emulator, script: &str, min_tests: usize) {
     let script = workspace_root().join(script);
     let out = emu.python(&script, &["-v"]);
+    check_python_suite(emu, &script, &out, min_tests);
+}
+
+/// Runs the unittest suite `script` through the wrapper `runner` (which takes the suite's
+/// path as its first argument), with the same checks as [`run_python_suite`].
+pub fn run_python_suite_via(emu: &Emulator, runner: &str, script: &str, min_tests: usize) {
+    let script = workspace_root().join(script);
+    let runner = workspace_root().join(runner);
+    let path = script.to_string_lossy().into_owned();
+    let out = emu.python(&runner, &[&path, "-v"]);
+    check_python_suite(emu, &script, &out, min_tests);
+}
+
+fn check_python_suite(emu: &Emulator, script: &Path, out: &Output, min_tests: usize) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // unittest reports on stderr; show it whenever the test fails.
