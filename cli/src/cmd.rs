@@ -136,6 +136,32 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Opens an input file; a missing file is a not-found error naming it.
+pub fn open_input(file: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(file).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            crate::error::Kind::NotFound
+        } else {
+            crate::error::Kind::General
+        };
+        CliError::new(kind, format!("cannot open {}", file.display())).cause(&e)
+    })
+}
+
+/// Creates (or empties) a scratch file for reading and writing.
+pub fn create_scratch(path: &Path) -> Result<std::fs::File> {
+    use crate::error::Context as _;
+    std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .context(crate::error::Kind::General, || {
+            format!("cannot create {}", path.display())
+        })
+}
+
 /// Whether `p` is `-` (stdin or stdout).
 pub fn is_dash(p: &Path) -> bool {
     p.as_os_str() == "-"

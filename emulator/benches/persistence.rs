@@ -1866,7 +1866,7 @@ fn open_files_note(runs: &[Throughput]) -> String {
     let on_request = row(&|t| t.mode.label == "ON_REQUEST");
     let saves = on_request.map_or(0, |t| t.saves / ROUNDS);
     let (with, without) = (files(on_request), files(row(&|t| t.mode.target.is_none())));
-    if with > without + saves / 2 {
+    if saves > 10 && with > without + saves / 2 {
         format!(
             "Each save also leaves one more pack file open in the server: after a PutObject run \
              under ON_REQUEST (about {saves} saves) it held {with} open files, without \

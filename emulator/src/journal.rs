@@ -8,7 +8,10 @@
 //!
 //! # Format
 //! Files `journal-<seq, 16 digits>.log` in the state directory. A file starts with the magic
-//! `PSJRNL01`, then records: `len: u32 LE`, `crc32(payload): u32 LE`, `payload`. A payload:
+//! `PSJRNL01`, then records: `len: u32 LE`, `crc32(payload): u32 LE`, `payload`, then zeros: the
+//! file is extended with written zeros ahead of the records (4 MiB at a time, fsynced), so an
+//! append changes no file size and its `fdatasync` flushes data only. A zero `len` ends the
+//! records (a payload is never empty). A payload:
 //! `u32 n` objects, each `kind: u8, id: [32], len: u32, bytes` (the documents and blob
 //! contents the changes reference that were not yet durable in the pod store), then `u32 m`
 //! changes, each `path_len: u16, path (StatePath text), tag: u8` where tag 0 deletes the path
@@ -33,6 +36,9 @@ const MAGIC: &[u8; 8] = b"PSJRNL01";
 
 /// The largest record accepted when reading (a record holds one group's changes).
 const MAX_RECORD: usize = 1 << 30;
+
+/// How far ahead of the records a journal file is extended with zeros.
+const PREALLOCATE: u64 = 4 << 20;
 
 /// One group's changes and the objects they need.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -239,6 +245,11 @@ pub fn read(path: &Path) -> std::io::Result<FileReplay> {
         let len =
             u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
         let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        if len == 0 {
+            // The zeros written ahead of the records; a header cut short reads as zeros too.
+            out.torn_tail = bytes[at..].iter().any(|b| *b != 0);
+            break;
+        }
         if len > MAX_RECORD {
             out.damage = Some(format!(
                 "{}: record at byte {at} claims {len} bytes",
@@ -252,10 +263,16 @@ pub fn read(path: &Path) -> std::io::Result<FileReplay> {
         }
         let payload = &bytes[at + 8..at + 8 + len];
         if crc32fast::hash(payload) != crc {
-            out.damage = Some(format!(
-                "{}: record at byte {at} fails its checksum",
-                path.display()
-            ));
+            if bytes[at + 8 + len..].iter().all(|b| *b == 0) {
+                // The last record, cut short by a crash before its fdatasync returned: it
+                // was never acknowledged.
+                out.torn_tail = true;
+            } else {
+                out.damage = Some(format!(
+                    "{}: record at byte {at} fails its checksum",
+                    path.display()
+                ));
+            }
             break;
         }
         match decode(payload) {
@@ -279,6 +296,8 @@ pub struct Writer {
     file: File,
     /// Bytes written so far.
     pub len: u64,
+    /// The file's size: records, then zeros.
+    allocated: u64,
 }
 
 impl Writer {
@@ -286,16 +305,38 @@ impl Writer {
     pub fn create(dir: &Path, seq: u64) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
         let path = dir.join(file_name(seq));
-        let mut file = File::options().append(true).create_new(true).open(&path)?;
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         file.write_all(MAGIC)?;
-        file.sync_all()?;
-        File::open(dir)?.sync_all()?;
-        Ok(Self {
+        let mut w = Self {
             seq,
             path,
             file,
             len: MAGIC.len() as u64,
-        })
+            allocated: MAGIC.len() as u64,
+        };
+        w.extend(PREALLOCATE)?;
+        File::open(dir)?.sync_all()?;
+        Ok(w)
+    }
+
+    /// Writes at least `more` zero bytes at the end of the file and makes them and the new
+    /// size durable, so that appends before them change no metadata.
+    fn extend(&mut self, more: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = more.max(PREALLOCATE);
+        while left > 0 {
+            let n = left.min(zeros.len() as u64);
+            self.file
+                .write_all_at(&zeros[..n as usize], self.allocated)?;
+            self.allocated += n;
+            left -= n;
+        }
+        self.file.sync_all()
     }
 
     /// Appends a record and makes it durable (one `fdatasync`).
@@ -304,9 +345,18 @@ impl Writer {
         buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         buf.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         buf.extend_from_slice(payload);
-        if let Err(e) = self.file.write_all(&buf) {
-            // Cut back to the last whole record so that later appends stay readable.
-            let _ = self.file.set_len(self.len);
+        // Keep a zero header after the record, so that the end of the records stays marked.
+        let need = self.len + buf.len() as u64 + 8;
+        if need > self.allocated {
+            self.extend(need - self.allocated)?;
+        }
+        if let Err(e) = std::os::unix::fs::FileExt::write_all_at(&self.file, &buf, self.len) {
+            // Zero what may have been written, so that the records end where they did.
+            let _ = std::os::unix::fs::FileExt::write_all_at(
+                &self.file,
+                &vec![0u8; buf.len()],
+                self.len,
+            );
             return Err(e);
         }
         self.file.sync_data()?;
@@ -357,10 +407,14 @@ mod tests {
             w.append(&encode(&record(n)).expect("encode"))
                 .expect("append");
         }
-        // A crash in the middle of a fourth append.
+        // A crash in the middle of a fourth append: its header and part of its payload.
         let full = w.len;
-        let mut f = File::options().append(true).open(w.path()).expect("open");
-        f.write_all(&[50, 0, 0, 0, 1, 2]).expect("partial");
+        {
+            use std::os::unix::fs::FileExt;
+            let f = File::options().write(true).open(w.path()).expect("open");
+            f.write_all_at(&[50, 0, 0, 0, 1, 2, 3, 4, 9, 9], full)
+                .expect("partial");
+        }
         let r = read(w.path()).expect("read");
         assert_eq!(r.records, vec![record(0), record(1), record(2)]);
         assert!(r.torn_tail && r.damage.is_none());

@@ -82,13 +82,7 @@ fn commit_current(
     let tmp_dir = store.root().join("tmp");
     let tmp = tmp_dir.join(format!("state-{}.tar", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .context(Kind::General, || format!("cannot create {}", tmp.display()))?;
+        let mut f = super::create_scratch(&tmp)?;
         let pb = progress::bytes(ctx.settings.progress, None, "fetching the state");
         {
             let mut w = std::io::BufWriter::new(&mut f);
@@ -387,13 +381,7 @@ fn send_archive(
         .join("tmp")
         .join(format!("inject-{}.tar", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .context(Kind::General, || format!("cannot create {}", tmp.display()))?;
+        let mut f = super::create_scratch(&tmp)?;
         let pb = progress::bytes(ctx.settings.progress, None, "packing");
         let stats = podstore::export_archive(
             store,
@@ -681,14 +669,7 @@ pub fn import(ctx: &mut Ctx<'_>, file: &Path, name: Option<&str>) -> Result<()> 
     let (reader, len): (Box<dyn Read>, Option<u64>) = if is_dash(file) {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let f = std::fs::File::open(file).map_err(|e| {
-            let kind = if e.kind() == std::io::ErrorKind::NotFound {
-                Kind::NotFound
-            } else {
-                Kind::General
-            };
-            CliError::new(kind, format!("cannot open {}", file.display())).cause(&e)
-        })?;
+        let f = super::open_input(file)?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::client::Client;
 use crate::cmd::{AtomicFile, is_dash};
-use crate::error::{CliError, Kind, Result};
+use crate::error::{CliError, Result};
 use crate::output::{self, Ctx};
 use crate::progress;
 
@@ -68,14 +68,7 @@ pub fn export(ctx: &mut Ctx<'_>, file: &Path, services: Option<&[String]>) -> Re
 /// `state import FILE [--strategy S]`.
 pub fn import(ctx: &mut Ctx<'_>, file: &Path, strategy: Strategy) -> Result<()> {
     let client = Client::new(ctx.settings.endpoint.clone());
-    let f = std::fs::File::open(file).map_err(|e| {
-        let kind = if e.kind() == std::io::ErrorKind::NotFound {
-            Kind::NotFound
-        } else {
-            Kind::General
-        };
-        CliError::new(kind, format!("cannot open {}", file.display())).cause(&e)
-    })?;
+    let f = super::open_input(file)?;
     let len = f
         .metadata()
         .map_err(|e| CliError::general(format!("cannot read {}", file.display())).cause(&e))?
