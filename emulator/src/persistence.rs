@@ -165,15 +165,16 @@ pub struct Persistence {
 }
 
 /// The ON_REQUEST group committer: one thread appends to the journal, back to back while
-/// requests wait; each append covers every change made before it began. Requests ask by
-/// raising `requested` and wait on `done`.
+/// requests wait; each append covers every change made before it began, and advances
+/// `Persistence::saved`. Requests ask by raising `requested` and wait for `done` to change.
 #[derive(Debug)]
 struct Committer {
     /// The highest generation a request waits for.
     requested: Mutex<u64>,
     wake: std::sync::Condvar,
-    /// What is durable (or failed), for the waiting requests.
-    done: tokio::sync::watch::Sender<Durable>,
+    /// Changes after every append; holds the last failure: generations up to this one that
+    /// are not durable failed, and why.
+    done: tokio::sync::watch::Sender<Option<(u64, String)>>,
     /// Whether the thread runs.
     started: std::sync::Once,
 }
@@ -183,19 +184,10 @@ impl Default for Committer {
         Self {
             requested: Mutex::new(0),
             wake: std::sync::Condvar::new(),
-            done: tokio::sync::watch::Sender::new(Durable::default()),
+            done: tokio::sync::watch::Sender::new(None),
             started: std::sync::Once::new(),
         }
     }
-}
-
-/// The committer's progress.
-#[derive(Clone, Debug, Default)]
-struct Durable {
-    /// Every generation up to this one is durable.
-    upto: u64,
-    /// The last failed append: generations up to this one that are not durable failed, why.
-    failed: Option<(u64, String)>,
 }
 
 /// What saves build on.
@@ -271,11 +263,6 @@ impl Persistence {
 
     fn engine(&self) -> std::sync::MutexGuard<'_, Engine> {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The directory of the journal.
-    pub fn journal_dir(&self) -> &std::path::Path {
-        &self.journal_dir
     }
 }
 
@@ -390,9 +377,8 @@ impl Gateway {
         let (base, changes, covers) = {
             let mut e = p.engine();
             self.collect(&mut e, only)?;
-            if let Some(j) = e.journal.take() {
-                e.next_journal = e.next_journal.max(j.seq + 1);
-            }
+            // Appends from now on go to a new file (`next_journal` is already past this one).
+            e.journal = None;
             let covers = e.next_journal;
             (e.base, std::mem::take(&mut e.pending), covers)
         };
@@ -448,9 +434,10 @@ impl Gateway {
                 .name("podstack-journal".into())
                 .spawn(move || gw.run_committer(&runtime));
             if let Err(e) = spawned {
-                c.done.send_modify(|d| {
-                    d.failed = Some((u64::MAX, format!("cannot start the journal thread: {e}")))
-                });
+                c.done.send_replace(Some((
+                    u64::MAX,
+                    format!("cannot start the journal thread: {e}"),
+                )));
             }
         });
         {
@@ -460,11 +447,11 @@ impl Gateway {
         }
         loop {
             {
-                let d = rx.borrow_and_update();
-                if d.upto >= generation || p.saved.load(Ordering::SeqCst) >= generation {
+                let failed = rx.borrow_and_update();
+                if p.saved.load(Ordering::SeqCst) >= generation {
                     return Ok(());
                 }
-                if let Some((upto, why)) = &d.failed
+                if let Some((upto, why)) = &*failed
                     && *upto >= generation
                 {
                     return Err(StateError::store(why.clone()));
@@ -482,7 +469,7 @@ impl Gateway {
         loop {
             {
                 let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
-                while *requested <= c.done.borrow().upto {
+                while *requested <= p.saved.load(Ordering::SeqCst) {
                     requested = c.wake.wait(requested).unwrap_or_else(|e| e.into_inner());
                 }
             }
@@ -490,7 +477,7 @@ impl Gateway {
             match self.journal_blocking() {
                 Ok(big) => {
                     p.saved.fetch_max(target, Ordering::SeqCst);
-                    c.done.send_modify(|d| d.upto = d.upto.max(target));
+                    c.done.send_modify(|_| {});
                     if big && !p.snapshotting.swap(true, Ordering::SeqCst) {
                         let gw = self.clone();
                         runtime.spawn(async move {
@@ -501,13 +488,11 @@ impl Gateway {
                 }
                 Err(e) => {
                     p.note(|s| s.problems.push(format!("journal append failed: {e}")));
-                    c.done
-                        .send_modify(|d| d.failed = Some((target, e.to_string())));
+                    c.done.send_replace(Some((target, e.to_string())));
                     // Whoever waits now has been answered; wait for new requests.
                     let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
                     if *requested <= target {
-                        let upto = c.done.borrow().upto;
-                        *requested = upto;
+                        *requested = p.saved.load(Ordering::SeqCst);
                     }
                 }
             }

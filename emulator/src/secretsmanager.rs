@@ -84,6 +84,41 @@ pub struct SecretsManager {
     pub clock: Clock,
 }
 
+/// Runs one operation on the secrets of the caller's account and region.
+fn run(secrets: &mut Secrets, c: &Caller, op: &str, input: &Value, now: i64) -> AwsResult {
+    match op {
+        "CreateSecret" => create(secrets, c, input, now),
+        "GetSecretValue" => get_value(secrets, input, now),
+        "BatchGetSecretValue" => batch_get(secrets, input, now),
+        "PutSecretValue" => put_value(secrets, input, now),
+        "UpdateSecret" => update(secrets, input, now),
+        "DescribeSecret" => find(secrets, input).map(|s| describe(s, true)),
+        "ListSecrets" => list(secrets, input),
+        "ListSecretVersionIds" => list_versions(secrets, input),
+        "UpdateSecretVersionStage" => update_stage(secrets, input, now),
+        "DeleteSecret" => delete(secrets, input, now),
+        "RestoreSecret" => restore(secrets, input, now),
+        "TagResource" => tag(secrets, input),
+        "UntagResource" => untag(secrets, input),
+        "PutResourcePolicy" => put_policy(secrets, input),
+        "GetResourcePolicy" => find(secrets, input).map(|s| {
+            let mut v = json!({"ARN": s.arn, "Name": s.name});
+            if let Some(p) = &s.policy {
+                v["ResourcePolicy"] = json!(p);
+            }
+            v
+        }),
+        "DeleteResourcePolicy" => find_mut(secrets, input).map(|s| {
+            s.policy = None;
+            json!({"ARN": s.arn, "Name": s.name})
+        }),
+        other => Err(AwsError::client(
+            "UnsupportedOperation",
+            format!("podstack does not implement the Secrets Manager operation {other}"),
+        )),
+    }
+}
+
 fn not_found() -> AwsError {
     AwsError::client(
         "ResourceNotFoundException",
@@ -167,7 +202,7 @@ impl SecretsManager {
         } else {
             Vec::new()
         };
-        let result = self.run(secrets, c, op, input, now);
+        let result = run(secrets, c, op, input, now);
         for (name, before) in accessed_before {
             if secrets.get(&name).map(|s| s.accessed) != Some(before) {
                 touched.push(name);
@@ -185,47 +220,6 @@ impl SecretsManager {
         &self,
     ) -> std::sync::MutexGuard<'_, crate::snapshot::Marks<(String, String, String)>> {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn run(
-        &self,
-        secrets: &mut Secrets,
-        c: &Caller,
-        op: &str,
-        input: &Value,
-        now: i64,
-    ) -> AwsResult {
-        match op {
-            "CreateSecret" => create(secrets, c, input, now),
-            "GetSecretValue" => get_value(secrets, input, now),
-            "BatchGetSecretValue" => batch_get(secrets, input, now),
-            "PutSecretValue" => put_value(secrets, input, now),
-            "UpdateSecret" => update(secrets, input, now),
-            "DescribeSecret" => find(secrets, input).map(|s| describe(s, true)),
-            "ListSecrets" => list(secrets, input),
-            "ListSecretVersionIds" => list_versions(secrets, input),
-            "UpdateSecretVersionStage" => update_stage(secrets, input, now),
-            "DeleteSecret" => delete(secrets, input, now),
-            "RestoreSecret" => restore(secrets, input, now),
-            "TagResource" => tag(secrets, input),
-            "UntagResource" => untag(secrets, input),
-            "PutResourcePolicy" => put_policy(secrets, input),
-            "GetResourcePolicy" => find(secrets, input).map(|s| {
-                let mut v = json!({"ARN": s.arn, "Name": s.name});
-                if let Some(p) = &s.policy {
-                    v["ResourcePolicy"] = json!(p);
-                }
-                v
-            }),
-            "DeleteResourcePolicy" => find_mut(secrets, input).map(|s| {
-                s.policy = None;
-                json!({"ARN": s.arn, "Name": s.name})
-            }),
-            other => Err(AwsError::client(
-                "UnsupportedOperation",
-                format!("podstack does not implement the Secrets Manager operation {other}"),
-            )),
-        }
     }
 }
 

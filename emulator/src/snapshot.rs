@@ -40,13 +40,6 @@ pub enum Delta {
     },
 }
 
-impl Delta {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Delta::Changes { deleted, set } if deleted.is_empty() && set.is_empty())
-    }
-}
-
 /// Change marks a service keeps beside its state, under the same lock, so that a mutation and
 /// its mark are one step: `K` names a resource (a bucket, a key, a message), `deleted` holds
 /// paths whose resource is gone and cannot be named from the state any more.
@@ -93,6 +86,23 @@ impl<K: Ord> Marks<K> {
     pub fn delete(&mut self, path: StatePath) {
         if !self.all {
             self.deleted.push(path);
+        }
+    }
+
+    /// Records that the resource `id` of `service` in `account`/`region` is gone: for each
+    /// of `kinds`, the path `<account>/<region>/<service>/<kind>/<id>` (its document, or the
+    /// subtree of what belonged to it, such as a bucket's objects).
+    pub fn delete_resource(
+        &mut self,
+        [account, region, service]: [&str; 3],
+        kinds: &[&str],
+        id: &str,
+    ) {
+        for kind in kinds {
+            // A name no path can hold was never exported either.
+            if let Ok(p) = StatePath::new([account, region, service, kind, id]) {
+                self.delete(p);
+            }
         }
     }
 

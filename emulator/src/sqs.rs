@@ -79,18 +79,11 @@ impl Sqs {
     /// Records that a queue is gone: its document and its messages' subtree (called while
     /// holding the queues' write lock, so that a queue created again later is not affected).
     pub fn queue_deleted(&self, key: &QueueKey) {
-        let mut marks = self.marks();
-        for kind in ["queue", "message"] {
-            if let Ok(p) = podstore::StatePath::new([
-                key.account.as_str(),
-                key.region.as_str(),
-                "sqs",
-                kind,
-                key.name.as_str(),
-            ]) {
-                marks.delete(p);
-            }
-        }
+        self.marks().delete_resource(
+            [&key.account, &key.region, "sqs"],
+            &["queue", "message"],
+            &key.name,
+        );
     }
 
     /// A copy of every queue, taken under the read lock.

@@ -107,8 +107,9 @@ pub fn with_bucket<T>(s3: &S3, ctx: &Ctx, f: impl FnOnce(&Bucket) -> S3Result<T>
     f(b)
 }
 
-/// Runs `f` on the request's bucket, mutably, or fails with NoSuchBucket. Marks the bucket,
-/// the request's key and its `uploadId` as changed (see [`with_bucket_mut_marking`]).
+/// Runs `f` on the request's bucket, mutably, or fails with NoSuchBucket. Marks the request's
+/// key and its `uploadId` as changed, or the bucket for a request on the bucket itself (see
+/// [`with_bucket_mut_marking`]).
 pub fn with_bucket_mut<T>(
     s3: &S3,
     ctx: &Ctx,
@@ -134,10 +135,13 @@ pub fn with_bucket_mut_marking<T>(
         .ok_or_else(|| codes::no_such_bucket(ctx.bucket()))?;
     let result = f(b);
     let (account, bucket) = (&ctx.account, ctx.bucket());
-    marks.touch(S3Mark::Bucket {
-        account: account.clone(),
-        bucket: bucket.to_owned(),
-    });
+    // Requests on keys and uploads never change the bucket's own fields.
+    if ctx.key.is_none() && keys.is_empty() && upload.is_none() {
+        marks.touch(S3Mark::Bucket {
+            account: account.clone(),
+            bucket: bucket.to_owned(),
+        });
+    }
     for key in ctx.key.as_deref().into_iter().chain(keys.iter().copied()) {
         marks.touch(S3Mark::Object {
             account: account.clone(),
@@ -166,17 +170,11 @@ pub fn delete(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         return Err(codes::bucket_not_empty(ctx.bucket()));
     }
     if let Some(gone) = buckets.remove(ctx.bucket()) {
-        for kind in ["bucket", "object", "upload"] {
-            if let Ok(p) = podstore::StatePath::new([
-                ctx.account.as_str(),
-                gone.region.as_str(),
-                "s3",
-                kind,
-                gone.name.as_str(),
-            ]) {
-                state.marks.delete(p);
-            }
-        }
+        state.marks.delete_resource(
+            [&ctx.account, &gone.region, "s3"],
+            &["bucket", "object", "upload"],
+            &gone.name,
+        );
     }
     Ok(empty(204))
 }

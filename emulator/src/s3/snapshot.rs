@@ -82,45 +82,33 @@ impl ServiceSnapshot for S3 {
     }
 
     fn export_changes(&self, _now_ms: i64) -> Result<Delta, String> {
-        let copies = {
+        let (copies, mut gone) = {
             let mut guard = self.write();
-            let (keys, deleted) = match guard.marks.take() {
+            match guard.marks.take() {
                 Taken::All => {
+                    let copy = guard.clone();
                     drop(guard);
-                    return Ok(Delta::Full(encode(&self.copy_state())?));
+                    return Ok(Delta::Full(encode(&copy)?));
                 }
-                Taken::Some { keys, deleted } => (keys, deleted),
-            };
-            let state = &*guard;
-            let copies: Vec<Copy> = keys.into_iter().filter_map(|m| copy_of(state, m)).collect();
-            (copies, deleted)
+                Taken::Some { keys, deleted } => {
+                    let copies: Vec<Copy> = keys
+                        .into_iter()
+                        .filter_map(|m| copy_of(&guard, m))
+                        .collect();
+                    (copies, deleted)
+                }
+            }
         };
-        let (copies, deleted) = copies;
         let mut set = Vec::new();
-        let mut gone = deleted;
         for c in copies {
             match c {
                 Copy::Bucket(account, b) => set.push(bucket_leaf(&account, &b)?),
-                Copy::Object(account, b, key, Some(versions)) => {
-                    set.push(object_leaf(&account, &b, &key, &versions)?)
+                Copy::Object(at, key, Some(versions)) => {
+                    set.push(object_leaf(&at, &key, &versions)?)
                 }
-                Copy::Object(account, b, key, None) => gone.push(path([
-                    account.as_str(),
-                    &b.region,
-                    "s3",
-                    "object",
-                    &b.name,
-                    &key,
-                ])?),
-                Copy::Upload(account, b, Some(u)) => set.push(upload_leaf(&account, &b, &u)?),
-                Copy::Upload(account, b, None) => gone.push(path([
-                    account.as_str(),
-                    &b.region,
-                    "s3",
-                    "upload",
-                    &b.name,
-                    &b.upload,
-                ])?),
+                Copy::Object(at, key, None) => gone.push(at.path("object", &key)?),
+                Copy::Upload(at, _, Some(u)) => set.push(upload_leaf(&at, &u)?),
+                Copy::Upload(at, id, None) => gone.push(at.path("upload", &id)?),
             }
         }
         Ok(Delta::Changes { deleted: gone, set })
@@ -135,8 +123,7 @@ impl ServiceSnapshot for S3 {
     }
 }
 
-/// The part of a bucket a changed resource's document needs (everything but its keys and
-/// uploads), plus, for an upload that is gone, its id.
+/// A bucket's own fields (everything but its keys and uploads): what its document holds.
 #[derive(Debug)]
 struct BucketHead {
     name: String,
@@ -145,7 +132,6 @@ struct BucketHead {
     versioning: Versioning,
     tags: Option<Vec<(String, String)>>,
     config: BTreeMap<String, String>,
-    upload: String,
 }
 
 impl BucketHead {
@@ -157,8 +143,37 @@ impl BucketHead {
             versioning: b.versioning,
             tags: b.tags.clone(),
             config: b.config.clone(),
-            upload: String::new(),
         }
+    }
+}
+
+/// Where a key or an upload lives: the account, its bucket's region and name.
+#[derive(Debug)]
+struct InBucket {
+    account: String,
+    region: String,
+    bucket: String,
+}
+
+impl InBucket {
+    fn of(account: String, b: &Bucket) -> Self {
+        Self {
+            account,
+            region: b.region.clone(),
+            bucket: b.name.clone(),
+        }
+    }
+
+    /// `<account>/<region>/s3/<kind>/<bucket>/<name>`.
+    fn path(&self, kind: &str, name: &str) -> Result<StatePath, String> {
+        path([
+            self.account.as_str(),
+            &self.region,
+            "s3",
+            kind,
+            &self.bucket,
+            name,
+        ])
     }
 }
 
@@ -166,8 +181,8 @@ impl BucketHead {
 #[derive(Debug)]
 enum Copy {
     Bucket(String, BucketHead),
-    Object(String, BucketHead, String, Option<Vec<ObjVersion>>),
-    Upload(String, BucketHead, Option<Box<Upload>>),
+    Object(InBucket, String, Option<Vec<ObjVersion>>),
+    Upload(InBucket, String, Option<Box<Upload>>),
 }
 
 /// Copies what a mark names; `None` when its bucket is gone (the bucket's deletion recorded
@@ -185,7 +200,7 @@ fn copy_of(state: &S3State, mark: S3Mark) -> Option<Copy> {
         } => {
             let b = state.bucket(&account, &bucket)?;
             let versions = b.objects.get(&key).cloned();
-            Some(Copy::Object(account, BucketHead::of(b), key, versions))
+            Some(Copy::Object(InBucket::of(account, b), key, versions))
         }
         S3Mark::Upload {
             account,
@@ -194,9 +209,7 @@ fn copy_of(state: &S3State, mark: S3Mark) -> Option<Copy> {
         } => {
             let b = state.bucket(&account, &bucket)?;
             let upload = b.uploads.get(&id).cloned().map(Box::new);
-            let mut head = BucketHead::of(b);
-            head.upload = id;
-            Some(Copy::Upload(account, head, upload))
+            Some(Copy::Upload(InBucket::of(account, b), id, upload))
         }
     }
 }
@@ -206,13 +219,13 @@ pub fn encode(state: &S3State) -> Result<Leaves, String> {
     let mut out = Vec::new();
     for (account, buckets) in &state.accounts {
         for b in buckets.values() {
-            let head = BucketHead::of(b);
-            out.push(bucket_leaf(account, &head)?);
+            out.push(bucket_leaf(account, &BucketHead::of(b))?);
+            let at = InBucket::of(account.clone(), b);
             for (key, versions) in &b.objects {
-                out.push(object_leaf(account, &head, key, versions)?);
+                out.push(object_leaf(&at, key, versions)?);
             }
             for u in b.uploads.values() {
-                out.push(upload_leaf(account, &head, u)?);
+                out.push(upload_leaf(&at, u)?);
             }
         }
     }
@@ -234,24 +247,26 @@ fn bucket_leaf(account: &str, b: &BucketHead) -> Result<(StatePath, Document), S
 }
 
 fn object_leaf(
-    account: &str,
-    b: &BucketHead,
+    at: &InBucket,
     key: &str,
     versions: &[ObjVersion],
 ) -> Result<(StatePath, Document), String> {
     let v = json!({
         "schema": schema(OBJECT),
-        "bucket": b.name,
+        "bucket": at.bucket,
         "key": key,
         "versions": versions.iter().map(version_json).collect::<Vec<_>>(),
     });
-    leaf([account, &b.region, "s3", "object", &b.name, key], v)
+    leaf(
+        [&at.account, &at.region, "s3", "object", &at.bucket, key],
+        v,
+    )
 }
 
-fn upload_leaf(account: &str, b: &BucketHead, u: &Upload) -> Result<(StatePath, Document), String> {
+fn upload_leaf(at: &InBucket, u: &Upload) -> Result<(StatePath, Document), String> {
     let v = json!({
         "schema": schema(UPLOAD),
-        "bucket": b.name,
+        "bucket": at.bucket,
         "id": u.id,
         "key": u.key,
         "initiated": u.initiated,
@@ -261,7 +276,10 @@ fn upload_leaf(account: &str, b: &BucketHead, u: &Upload) -> Result<(StatePath, 
         "checksum_full_object": u.checksum_full_object,
         "parts": u.parts.values().map(part_json).collect::<Vec<_>>(),
     });
-    leaf([account, &b.region, "s3", "upload", &b.name, &u.id], v)
+    leaf(
+        [&at.account, &at.region, "s3", "upload", &at.bucket, &u.id],
+        v,
+    )
 }
 
 fn schema((name, version): (&str, u32)) -> String {
