@@ -580,6 +580,16 @@ pub(crate) mod tests {
     use podstore::{Document, MemObjects, StatePath, put_blob};
     use serde_json::json;
 
+    /// The title of the test pod `demo`, version `version`, dated `date`.
+    pub(crate) fn title(version: u64, date: &str) -> super::super::Title {
+        super::super::Title {
+            pod: "demo".into(),
+            version: Some(version),
+            message: "seeded".into(),
+            date: date.into(),
+        }
+    }
+
     /// Stores a document at each path (value `n`), with one blob on `s3/object` paths.
     pub(crate) fn build(o: &MemObjects, paths: &[(&str, u64)]) -> TreeId {
         let entries = paths

@@ -616,18 +616,9 @@ fn json_lines(v: &Value, entry: &Entry, out: &mut Vec<DetailLine>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::tests::{SMALL, build};
+    use super::super::model::tests::{SMALL, build, title};
     use super::*;
     use podstore::MemObjects;
-
-    fn title() -> Title {
-        Title {
-            pod: "demo".into(),
-            version: Some(3),
-            message: "seeded".into(),
-            date: "2026-01-02 03:04".into(),
-        }
-    }
 
     #[test]
     fn cursor_scrolls_into_view_and_pages() {
@@ -638,7 +629,12 @@ mod tests {
         let refs: Vec<(&str, u64)> = many.iter().map(|(p, n)| (p.as_str(), *n)).collect();
         let root = build(&o, &refs);
         let t = Tree::open(&o, root, None).expect("open");
-        let mut s = State::new(t, title(), None, Rect::new(0, 0, 80, 13));
+        let mut s = State::new(
+            t,
+            title(3, "2026-01-02 03:04"),
+            None,
+            Rect::new(0, 0, 80, 13),
+        );
         assert_eq!(s.page(), 10);
         let q = ["111111111111", "us-east-1", "sqs", "queue"].map(String::from);
         let queue = s.tree.reveal(&q).expect("reveal").expect("queue");

@@ -184,18 +184,9 @@ fn node_json(tree: &mut Tree<'_>, ix: NodeIx, diff: bool) -> Result<Value, Inspe
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::tests::{SMALL, build};
+    use super::super::model::tests::{SMALL, build, title};
     use super::*;
     use podstore::MemObjects;
-
-    fn title(v: u64) -> Title {
-        Title {
-            pod: "demo".into(),
-            version: Some(v),
-            message: "seeded".into(),
-            date: "2026-01-02".into(),
-        }
-    }
 
     #[test]
     fn tree_text_lists_everything() {
@@ -203,7 +194,7 @@ mod tests {
         let root = build(&o, SMALL);
         let mut t = Tree::open(&o, root, None).expect("open");
         let mut out = Vec::new();
-        write_tree(&mut t, &title(3), None, &mut out).expect("write");
+        write_tree(&mut t, &title(3, "2026-01-02"), None, &mut out).expect("write");
         let text = String::from_utf8(out).expect("utf8");
         let expected = "\
 demo:3 · seeded · 2026-01-02 · 5 resources, 2.2 KiB
@@ -235,7 +226,13 @@ demo:3 · seeded · 2026-01-02 · 5 resources, 2.2 KiB
         let new = build(&o, &SMALL[..4]);
         let mut t = Tree::open(&o, new, Some((&o, old))).expect("open");
         let mut out = Vec::new();
-        write_json(&mut t, &title(4), Some(&title(3)), &mut out).expect("write");
+        write_json(
+            &mut t,
+            &title(4, "2026-01-02"),
+            Some(&title(3, "2026-01-02")),
+            &mut out,
+        )
+        .expect("write");
         let v: Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["version"], 4);
         assert_eq!(v["against"]["version"], 3);
@@ -269,7 +266,8 @@ demo:3 · seeded · 2026-01-02 · 5 resources, 2.2 KiB
         let o = MemObjects::new();
         let root = build(&o, SMALL);
         let mut t = Tree::open(&o, root, None).expect("open");
-        let err = write_tree(&mut t, &title(1), None, &mut Closed).expect_err("closed");
+        let err =
+            write_tree(&mut t, &title(1, "2026-01-02"), None, &mut Closed).expect_err("closed");
         assert!(err.is_broken_pipe());
     }
 }

@@ -344,7 +344,7 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::super::model::Tree;
-    use super::super::model::tests::{SMALL, build};
+    use super::super::model::tests::{SMALL, build, title};
     use super::super::update::update;
     use super::*;
     use podstore::MemObjects;
@@ -352,15 +352,6 @@ mod tests {
     use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
     use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-
-    fn title(v: u64) -> Title {
-        Title {
-            pod: "demo".into(),
-            version: Some(v),
-            message: "seeded".into(),
-            date: "2026-01-02 03:04".into(),
-        }
-    }
 
     fn screen(buf: &Buffer) -> Vec<String> {
         let area = buf.area;
@@ -399,7 +390,12 @@ mod tests {
         let o = MemObjects::new();
         let root = build(&o, SMALL);
         let t = Tree::open(&o, root, None).expect("open");
-        let mut s = State::new(t, title(3), None, Rect::new(0, 0, 100, 12));
+        let mut s = State::new(
+            t,
+            title(3, "2026-01-02 03:04"),
+            None,
+            Rect::new(0, 0, 100, 12),
+        );
         press(&mut s, KeyCode::Char('l'));
         press(&mut s, KeyCode::Char('l'));
         press(&mut s, KeyCode::Char('l'));
@@ -433,7 +429,12 @@ mod tests {
         let o = MemObjects::new();
         let root = build(&o, SMALL);
         let t = Tree::open(&o, root, None).expect("open");
-        let mut s = State::new(t, title(3), None, Rect::new(0, 0, 100, 14));
+        let mut s = State::new(
+            t,
+            title(3, "2026-01-02 03:04"),
+            None,
+            Rect::new(0, 0, 100, 14),
+        );
         press(&mut s, KeyCode::Char('/'));
         for c in "a.tx".chars() {
             press(&mut s, KeyCode::Char(c));
@@ -496,7 +497,12 @@ mod tests {
         let o = MemObjects::new();
         let root = build(&o, SMALL);
         let t = Tree::open(&o, root, None).expect("open");
-        let mut s = State::new(t, title(3), None, Rect::new(0, 0, 80, 24));
+        let mut s = State::new(
+            t,
+            title(3, "2026-01-02 03:04"),
+            None,
+            Rect::new(0, 0, 80, 24),
+        );
         press(&mut s, KeyCode::Char('?'));
         for (w, h) in [(1, 1), (5, 2), (23, 3), (24, 4), (30, 1), (200, 3)] {
             update(&mut s, &Event::Resize(w, h));
@@ -506,7 +512,12 @@ mod tests {
         // An empty state says so.
         let empty = podstore::tree::empty(&o).expect("empty");
         let t = Tree::open(&o, empty, None).expect("open");
-        let s = State::new(t, title(3), None, Rect::new(0, 0, 60, 5));
+        let s = State::new(
+            t,
+            title(3, "2026-01-02 03:04"),
+            None,
+            Rect::new(0, 0, 60, 5),
+        );
         assert!(screen(&render(&s))[1].contains("(the state is empty)"));
     }
 
@@ -524,7 +535,12 @@ mod tests {
             ],
         );
         let t = Tree::open(&o, new, Some((&o, old))).expect("open");
-        let mut s = State::new(t, title(4), Some(title(3)), Rect::new(0, 0, 100, 10));
+        let mut s = State::new(
+            t,
+            title(4, "2026-01-02 03:04"),
+            Some(title(3, "2026-01-02 03:04")),
+            Rect::new(0, 0, 100, 10),
+        );
         let q = ["111111111111", "us-east-1", "sqs", "queue", "mail"].map(String::from);
         s.search.matches = vec![q.to_vec()];
         s.next_match(true);
