@@ -650,12 +650,14 @@ impl Gateway {
     }
 
     /// Loads commit `commit` of the pod store with `strategy` (or reports what it would change,
-    /// with `dry_run`). Every object it reaches must be present and sound first.
+    /// with `dry_run`). Every object it reaches must be present and sound first. A load is
+    /// listed among the loaded pods as `pod` (`name:N`, a file), or by its commit.
     pub fn import_commit(
         &self,
         commit: CommitId,
         strategy: podstore::Strategy,
         dry_run: bool,
+        pod: Option<String>,
     ) -> StateResult<state::ImportReport> {
         let root = state::check_complete(self.store(), commit)?;
         let p = self.persistence();
@@ -669,8 +671,12 @@ impl Gateway {
             dry_run,
             self.clock().now_ms(),
         )?;
-        if !dry_run && let Ok(mut l) = p.last_loaded.lock() {
-            *l = Some(root);
+        if !dry_run {
+            if let Ok(mut l) = p.last_loaded.lock() {
+                *l = Some(root);
+            }
+            let pod = pod.unwrap_or_else(|| format!("commit {}", commit.0.short()));
+            crate::pods::note_loaded(self, pod, strategy, commit);
         }
         Ok(report)
     }

@@ -43,6 +43,15 @@ pub fn loaded_pods(gw: &Gateway) -> Vec<LoadedPod> {
         .unwrap_or_default()
 }
 
+/// The pod an archive says it holds: `name:N`, or `name`.
+pub fn archive_name(imported: &podstore::ImportedArchive) -> Option<String> {
+    let pod = imported.pod.as_ref()?;
+    Some(match imported.version {
+        Some(v) => format!("{pod}:{v}"),
+        None => pod.clone(),
+    })
+}
+
 /// Records that `pod` (commit `commit`) was loaded with `strategy`.
 pub fn note_loaded(gw: &Gateway, pod: String, strategy: Strategy, commit: CommitId) {
     if let Ok(mut list) = gw.persistence().loaded_pods.lock() {
@@ -304,14 +313,8 @@ async fn import_archive(gw: &Gateway, q: &Query, body: Incoming) -> Response<Bod
     let result = tokio::task::spawn_blocking(move || {
         let imported = podstore::import_archive(gw2.store(), std::io::BufReader::new(file))
             .map_err(StateError::store)?;
-        let report = gw2.import_commit(imported.commit, strategy, false)?;
-        let name = match (&imported.pod, imported.version) {
-            (Some(p), Some(v)) => format!("{p}:{v}"),
-            (Some(p), None) => p.clone(),
-            (None, _) => "(archive)".to_owned(),
-        };
-        note_loaded(&gw2, name, strategy, imported.commit);
-        Ok(report)
+        let name = archive_name(&imported).unwrap_or_else(|| "(archive)".to_owned());
+        gw2.import_commit(imported.commit, strategy, false, Some(name))
     })
     .await;
     match result {
@@ -422,15 +425,9 @@ async fn native_import(gw: &Gateway, q: &Query) -> Response<Body> {
         Some(Err(e)) => return json_error(400, "InvalidParameter", &e.to_string()),
     };
     let gw2 = gw.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let report = gw2.import_commit(commit, strategy, dry_run)?;
-        if !dry_run {
-            let name = pod.unwrap_or_else(|| format!("commit {}", &commit.to_string()[..12]));
-            note_loaded(&gw2, name, strategy, commit);
-        }
-        Ok::<_, StateError>(report)
-    })
-    .await;
+    let result =
+        tokio::task::spawn_blocking(move || gw2.import_commit(commit, strategy, dry_run, pod))
+            .await;
     match result {
         Ok(Ok(report)) => {
             let per: serde_json::Map<String, Value> = state::per_service(&report.summary)

@@ -107,15 +107,12 @@ impl Gateway {
                     .map_err(|e| StateError::store(format!("{}: {e}", p.display())))?;
                 let imported = podstore::import_archive(self.store(), std::io::BufReader::new(f))
                     .map_err(StateError::store)?;
-                let name = match (imported.pod, imported.version) {
-                    (Some(pod), Some(v)) => format!("{pod}:{v}"),
-                    _ => p.display().to_string(),
-                };
+                let name =
+                    crate::pods::archive_name(&imported).unwrap_or_else(|| p.display().to_string());
                 (imported.commit, name)
             }
         };
-        let report = self.import_commit(commit, strategy, false)?;
-        crate::pods::note_loaded(self, name, strategy, commit);
+        let report = self.import_commit(commit, strategy, false, Some(name))?;
         Ok(format!(
             "loaded {} ({strategy}): {}",
             describe(seed),
