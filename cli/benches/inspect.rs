@@ -30,6 +30,9 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use serde_json::json;
 
+#[path = "../../podstore/benches/support/report.rs"]
+mod report;
+
 // The module is compiled into this bench from the binary's sources (a binary has no library
 // to link against). Items the bench does not reach are dead here, not in the binary.
 #[allow(dead_code, unused_imports)]
@@ -379,12 +382,6 @@ impl std::io::Write for Counting {
     }
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 fn cpu() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
@@ -480,30 +477,6 @@ fn section(r: &Results, load_start: &str, load_end: &str) -> String {
     s
 }
 
-/// Replaces (or appends) the section in `docs/performance.md`, keeping the others.
-fn write_section(text: &str) -> BenchResult<()> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("docs")
-        .join("performance.md");
-    let doc = std::fs::read_to_string(&path)?;
-    const HEAD: &str = "## cli: pod inspect\n";
-    let updated = match doc.find(HEAD) {
-        Some(start) => {
-            let rest = &doc[start + HEAD.len()..];
-            let end = rest
-                .find("\n## ")
-                .map_or(doc.len(), |i| start + HEAD.len() + i + 1);
-            let sep = if end < doc.len() { "\n" } else { "" };
-            format!("{}{text}{sep}{}", &doc[..start], &doc[end..])
-        }
-        None => format!("{}\n{text}", doc.trim_end_matches('\n').to_owned() + "\n"),
-    };
-    std::fs::write(&path, updated)?;
-    println!("updated {}", path.display());
-    Ok(())
-}
-
 fn main() -> BenchResult<()> {
     // `cargo bench` passes `--bench`; a filter argument that is not ours means "not me".
     if std::env::args()
@@ -512,14 +485,16 @@ fn main() -> BenchResult<()> {
     {
         return Ok(());
     }
-    let load_start = load_average();
+    let load_start = report::load_average();
     let dir = tempfile::tempdir()?;
     let r = measure(dir.path())?;
-    let load_end = load_average();
+    let load_end = report::load_average();
     let text = section(&r, &load_start, &load_end);
     print!("{text}");
     if std::env::var_os("INSPECT_BENCH_WRITE").is_some_and(|v| v == "1") {
-        write_section(&text)?;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md");
+        report::write_section(&path, "## cli: pod inspect", &text)?;
+        println!("updated {}", path.display());
     }
     Ok(())
 }

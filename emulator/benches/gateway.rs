@@ -40,6 +40,10 @@ use tempfile::TempDir;
 
 #[path = "support/chunked.rs"]
 mod chunked;
+// Only the load average: its two sections are written together (`write_docs`).
+#[allow(dead_code)]
+#[path = "../../podstore/benches/support/report.rs"]
+mod report;
 use chunked::read_chunked;
 
 /// The command that produces the published numbers.
@@ -1614,7 +1618,7 @@ impl Environment {
             date: command_output("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]).unwrap_or_default(),
             cpu: format!("{cores} × {model}"),
             mem: format!("{:.0} GiB RAM", mem_kib as f64 / (1 << 20) as f64),
-            load_start: load_average(),
+            load_start: report::load_average(),
             load_end: String::new(),
             hz,
             moto: command_output("python3", &["-c", "import moto; print(moto.__version__)"])
@@ -1624,7 +1628,7 @@ impl Environment {
     }
 
     fn finish(mut self) -> Self {
-        self.load_end = load_average();
+        self.load_end = report::load_average();
         self
     }
 }
@@ -1640,13 +1644,6 @@ fn command_output(cmd: &str, args: &[&str]) -> Option<String> {
             .trim()
             .to_owned()
     })
-}
-
-/// The three load averages.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// RSS readings: (podstack, moto) at three moments.

@@ -38,6 +38,8 @@ use podstore::{Commit, CommitOptions, TreeId};
 
 #[path = "support/chunked.rs"]
 mod chunked;
+#[path = "../../podstore/benches/support/report.rs"]
+mod report;
 use chunked::read_chunked;
 
 /// The command that produces the published numbers.
@@ -161,7 +163,8 @@ fn run() -> Res<()> {
     let section = result?;
     println!("{section}");
     if std::env::var("PERSISTENCE_BENCH_WRITE").is_ok_and(|v| v == "1") {
-        write_section(&root.join("docs/performance.md"), &section)?;
+        report::write_section(&root.join("docs/performance.md"), SECTION, &section)
+            .map_err(|e| format!("docs/performance.md: {e}"))?;
         eprintln!("wrote the section of docs/performance.md");
     }
     Ok(())
@@ -1505,18 +1508,13 @@ impl Machine {
             .and_then(|l| l.split_whitespace().next())
             .and_then(|kib| kib.parse::<f64>().ok())
             .map_or(0.0, |kib| kib / (1 << 20) as f64);
-        let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
         Self {
             date: command_output("date", &["-u".as_ref(), "+%Y-%m-%dT%H:%M:%SZ".as_ref()])
                 .map(|d| d.trim().to_owned())
                 .unwrap_or_default(),
             cpu: format!("{cores} × {model}"),
             memory: format!("{mem_gib:.0} GiB RAM"),
-            load: load
-                .split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" "),
+            load: report::load_average(),
             fsync: fsync_latency(dir),
         }
     }
@@ -1960,23 +1958,4 @@ fn findings_start(s: &mut String, p: &Phases, b: &Big) {
         ms(median(&b.empty_starts)),
         SMALL_OBJECTS + BIG_OBJECTS
     );
-}
-
-/// Replaces this bench's section of the document (or appends it), leaving the rest unchanged.
-fn write_section(doc: &Path, section: &str) -> Res<()> {
-    let text = fs::read_to_string(doc).map_err(|e| format!("read {}: {e}", doc.display()))?;
-    let section = format!("{}\n", section.trim_end());
-    let new = match text.find(&format!("\n{SECTION}\n")) {
-        Some(at) => {
-            let start = at + 1;
-            let rest = &text[start + SECTION.len()..];
-            let end = rest
-                .find("\n## ")
-                .map_or(text.len(), |i| start + SECTION.len() + i + 1);
-            let gap = if end < text.len() { "\n" } else { "" };
-            format!("{}{section}{gap}{}", &text[..start], &text[end..])
-        }
-        None => format!("{}\n\n{section}", text.trim_end()),
-    };
-    fs::write(doc, new).map_err(|e| format!("write {}: {e}", doc.display()))
 }

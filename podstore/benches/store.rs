@@ -27,6 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/report.rs"]
+mod report;
+
 use podstore::{
     BlobInfo, BlobReader, BlobWriter, CHUNK_THRESHOLD, Commit, CommitId, CommitOptions, Document,
     Entry, Expect, ObjectId, PodRef, StatePath, Store, TreeId, blob_ref, chunker, tree,
@@ -90,7 +93,7 @@ fn main() -> BenchResult<()> {
     println!("\n{section}");
     if env_flag("PODSTORE_BENCH_WRITE") {
         let doc = workspace_root().join("docs").join("performance.md");
-        write_section(&doc, &section)?;
+        report::write_section(&doc, "## podstore", &section)?;
         println!("wrote the podstore section of {}", doc.display());
     }
     Ok(())
@@ -105,7 +108,7 @@ fn run(dir: &Path) -> BenchResult<Report> {
     bench.measure_restores()?;
     bench.measure_archive()?;
     bench.measure_components()?;
-    bench.report.machine.load_end = load_average();
+    bench.report.machine.load_end = report::load_average();
     Ok(bench.report)
 }
 
@@ -1375,18 +1378,11 @@ impl Machine {
             cpu,
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
             mem_gib: mem_kib / (1024.0 * 1024.0),
-            load_start: load_average(),
+            load_start: report::load_average(),
             load_end: String::new(),
             zstd,
         }
     }
-}
-
-/// The 1, 5 and 15 minute load averages.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Everything one run measured.
@@ -1691,35 +1687,6 @@ impl Report {
              SHA-NI hash would."
         );
     }
-}
-
-/// Replaces (or appends) the `## podstore` section of the markdown file at `path`.
-fn write_section(path: &Path, section: &str) -> BenchResult<()> {
-    const HEADING: &str = "## podstore";
-    let old = match fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => "# Performance\n".to_owned(),
-        Err(e) => return Err(e.into()),
-    };
-    let start = old.match_indices(HEADING).map(|(i, _)| i).find(|&i| {
-        (i == 0 || old[..i].ends_with('\n')) && old[i + HEADING.len()..].starts_with('\n')
-    });
-    let body = section.trim_end();
-    let new = match start {
-        Some(i) => {
-            let after = &old[i + HEADING.len()..];
-            match after.find("\n## ") {
-                Some(j) => format!("{}{body}\n\n{}", &old[..i], &after[j + 1..]),
-                None => format!("{}{body}\n", &old[..i]),
-            }
-        }
-        None => format!("{}\n\n{body}\n", old.trim_end()),
-    };
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::write(path, new)?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
