@@ -30,7 +30,11 @@ fn upload_id(ctx: &Ctx) -> &str {
 }
 
 fn part_number(ctx: &Ctx) -> S3Result<u32> {
-    let raw = ctx.query.get("partNumber").unwrap_or_default();
+    parse_part_number(ctx.query.get("partNumber").unwrap_or_default())
+}
+
+/// A `partNumber` parameter: 1 to 10,000, else InvalidArgument naming it.
+pub fn parse_part_number(raw: &str) -> S3Result<u32> {
     raw.parse::<u32>()
         .ok()
         .filter(|n| (1..=10_000).contains(n))

@@ -291,17 +291,7 @@ pub async fn get(s3: &S3, ctx: &Ctx, head: bool) -> S3Result<Response<Body>> {
 type PartRange = (Option<(u64, u64)>, Option<usize>, Option<Checksum>);
 
 fn part_range(v: &ObjVersion, p: &str) -> S3Result<PartRange> {
-    let n: usize = p
-        .parse()
-        .ok()
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            codes::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-                "partNumber",
-                p,
-            )
-        })?;
+    let n = super::multipart::parse_part_number(p)? as usize;
     let unsatisfiable = || {
         S3Error::new(
             "InvalidPartNumber",
