@@ -11,7 +11,7 @@ use crate::error::{IoContext, Result};
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name unique within this machine for the life of this process.
-pub(crate) fn unique_name(prefix: &str, suffix: &str) -> String {
+pub fn unique_name(prefix: &str, suffix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -21,14 +21,14 @@ pub(crate) fn unique_name(prefix: &str, suffix: &str) -> String {
 }
 
 /// fsyncs a directory so that renames and creations inside it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|f| f.sync_all())
         .ctx("fsync directory", dir)
 }
 
 /// Writes `bytes` to a fresh temp file in `tmp_dir` and fsyncs it; returns its path.
-pub(crate) fn write_temp(tmp_dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
+pub fn write_temp(tmp_dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let path = tmp_dir.join(unique_name("w-", ".tmp"));
     let mut f = File::create(&path).ctx("create", &path)?;
     f.write_all(bytes).ctx("write", &path)?;
@@ -37,7 +37,7 @@ pub(crate) fn write_temp(tmp_dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
 }
 
 /// Atomically replaces `dest` with `bytes`.
-pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = write_temp(tmp_dir, bytes)?;
     fs::rename(&tmp, dest).ctx("rename into place", dest)?;
     sync_dir(parent(dest))
@@ -45,7 +45,7 @@ pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<
 
 /// Creates `dest` with `bytes` only if no file of that name exists. Returns `false` (and leaves
 /// everything unchanged) when it does.
-pub(crate) fn create_exclusive(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<bool> {
+pub fn create_exclusive(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<bool> {
     let tmp = write_temp(tmp_dir, bytes)?;
     let linked = fs::hard_link(&tmp, dest);
     let _ = fs::remove_file(&tmp);

@@ -30,7 +30,7 @@ mod commit;
 pub mod diff;
 mod document;
 mod error;
-mod fsutil;
+pub mod fsutil;
 mod id;
 mod maintenance;
 pub mod merge;

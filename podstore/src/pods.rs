@@ -281,6 +281,39 @@ impl Store {
         }
     }
 
+    /// Records `commit` as version `version` of pod `name` exactly (a pull keeps the remote's
+    /// numbers). Already there with the same commit: nothing to do (`false`). The number taken
+    /// by another commit, or deleted here: [`Error::VersionConflict`]. The commit and every
+    /// object it reaches must already be durable.
+    pub fn import_version(&self, name: &str, version: u64, commit: CommitId) -> Result<bool> {
+        validate_name(name)?;
+        let existing = self.version_records(name)?;
+        if let Some(rec) = existing.iter().find(|v| v.version == version) {
+            if rec.commit == Some(commit) {
+                return Ok(false);
+            }
+            return Err(Error::VersionConflict {
+                name: name.to_owned(),
+                expected: Some(version),
+                found: existing.last().map(|v| v.version),
+            });
+        }
+        let dir = self.pod_dir(name);
+        fs::create_dir_all(&dir).ctx("create", &dir)?;
+        let info = VersionInfo {
+            version,
+            commit: Some(commit),
+            created: fsutil::now_unix(),
+            deleted: false,
+        };
+        let bytes = serde_json::to_vec(&info).expect("works because VersionInfo is plain data");
+        if fsutil::create_exclusive(self.tmp_dir(), &dir.join(format!("{version}.json")), &bytes)? {
+            Ok(true)
+        } else {
+            self.import_version(name, version, commit)
+        }
+    }
+
     /// Deletes one version; its number is not reused.
     pub fn delete_version(&self, name: &str, version: u64) -> Result<()> {
         let rec = self

@@ -380,6 +380,13 @@ impl Store {
         Ok(block)
     }
 
+    /// The logical size of a committed object, from the index (nothing is read); `None` when
+    /// the object is absent or not yet flushed.
+    pub fn object_size(&self, id: &ObjectId) -> Result<Option<u64>> {
+        let index = self.inner.index.read().map_err(|_| poisoned())?;
+        Ok(index.map.get(id).map(|(_, loc)| u64::from(loc.obj_len)))
+    }
+
     /// Calls `f` for each of `ids` in the order the objects are stored, decompressing every
     /// block once: the way to read many objects (restore, export, verify). Objects not yet
     /// flushed come last. Fails on the first missing object.
@@ -467,6 +474,7 @@ impl Store {
 pub struct Staging {
     store: Store,
     writer: Mutex<Option<PackWriter>>,
+    level: i32,
 }
 
 impl Staging {
@@ -522,10 +530,7 @@ impl Objects for Staging {
             return Ok(false);
         }
         if w.is_none() {
-            *w = Some(PackWriter::create(
-                self.store.tmp_dir(),
-                self.store.inner.level,
-            )?);
+            *w = Some(PackWriter::create(self.store.tmp_dir(), self.level)?);
         }
         w.as_mut()
             .expect("works because it was just set")
@@ -547,9 +552,16 @@ impl Objects for Staging {
 impl Store {
     /// Opens a staging area on this store.
     pub fn stage(&self) -> Staging {
+        self.stage_with_level(self.inner.level)
+    }
+
+    /// Opens a staging area whose packs use zstd `level` for large objects (pulls use a low
+    /// level: received objects must be stored as fast as the network brings them).
+    pub fn stage_with_level(&self, level: i32) -> Staging {
         Staging {
             store: self.clone(),
             writer: Mutex::new(None),
+            level,
         }
     }
 }

@@ -325,10 +325,36 @@ fn stream_io(e: std::io::Error) -> Error {
 /// Reads a stream into `sink`, verifying every object against its id before storing it.
 /// Stops at the first bad object; what was stored before stays in `sink` (callers stage).
 pub fn read_stream<R: Read, O: Objects + ?Sized>(
-    mut input: R,
+    input: R,
     sink: &O,
     limits: StreamLimits,
 ) -> Result<(StreamStats, Vec<ObjectId>)> {
+    read_stream_indexed(input, sink, limits, &mut |_| {})
+}
+
+/// Where one frame of a stream lies, for keeping a received stream as it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// The object.
+    pub id: ObjectId,
+    /// Its kind.
+    pub kind: ObjectKind,
+    /// Byte offset of the frame (its tag byte) from the start of the stream.
+    pub offset: u64,
+    /// The frame's length in bytes.
+    pub len: u64,
+    /// The object's logical size.
+    pub raw_len: u64,
+}
+
+/// [`read_stream`], also telling `on_frame` where each verified object's frame lies.
+pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
+    input: R,
+    sink: &O,
+    limits: StreamLimits,
+    on_frame: &mut dyn FnMut(FrameInfo),
+) -> Result<(StreamStats, Vec<ObjectId>)> {
+    let mut input = Counting { inner: input, n: 0 };
     let bad = |m: String| Error::InvalidArchive(m);
     let mut magic = [0u8; 8];
     input
@@ -340,6 +366,7 @@ pub fn read_stream<R: Read, O: Objects + ?Sized>(
     let mut stats = StreamStats::default();
     let mut ids = Vec::new();
     loop {
+        let offset = input.n;
         match read_u8(&mut input)? {
             0 => {
                 let count = read_varint(&mut input)?;
@@ -354,43 +381,105 @@ pub fn read_stream<R: Read, O: Objects + ?Sized>(
             1 => {}
             t => return Err(bad(format!("unknown frame tag {t}"))),
         }
-        let kind = ObjectKind::from_u8(read_u8(&mut input)?)
-            .ok_or_else(|| bad("unknown object kind".into()))?;
-        let mut id = [0u8; 32];
-        input
-            .read_exact(&mut id)
-            .map_err(|_| bad("stream truncated".into()))?;
-        let id = ObjectId(id);
-        let raw_len = read_varint(&mut input)?;
-        let codec = read_u8(&mut input)?;
-        let stored_len = read_varint(&mut input)?;
-        if raw_len > MAX_OBJECT as u64 || stored_len > raw_len + 1024 {
-            return Err(bad(format!(
-                "object {} claims an absurd size ({raw_len} bytes)",
-                id.short()
-            )));
-        }
-        stats.objects += 1;
-        stats.raw_bytes += raw_len;
-        if stats.objects > limits.max_objects || stats.raw_bytes > limits.max_raw_bytes {
-            return Err(bad("stream holds more than its limits allow".into()));
-        }
-        let mut stored = vec![0u8; stored_len as usize];
-        input
-            .read_exact(&mut stored)
-            .map_err(|_| bad("stream truncated".into()))?;
-        let raw = match codec {
-            0 => stored,
-            1 => zstd::bulk::decompress(&stored, raw_len as usize)
-                .map_err(|e| bad(format!("object {} does not decompress: {e}", id.short())))?,
-            c => return Err(bad(format!("unknown codec {c}"))),
-        };
-        if raw.len() as u64 != raw_len {
-            return Err(bad(format!("object {} has the wrong length", id.short())));
-        }
+        let (kind, id, raw) = read_frame_body(&mut input, &mut stats, limits)?;
         receive(sink, kind, id, &raw)?;
         ids.push(id);
+        on_frame(FrameInfo {
+            id,
+            kind,
+            offset,
+            len: input.n - offset,
+            raw_len: raw.len() as u64,
+        });
     }
+}
+
+/// Decodes one frame of a stream (as [`FrameInfo`] locates it) into its kind, id and bytes,
+/// checking the bytes against the id.
+pub fn decode_frame(frame: &[u8]) -> Result<(ObjectKind, ObjectId, Vec<u8>)> {
+    let mut input = frame;
+    if read_u8(&mut input)? != 1 {
+        return Err(Error::InvalidArchive("not an object frame".into()));
+    }
+    let mut stats = StreamStats::default();
+    let (kind, id, raw) = read_frame_body(&mut input, &mut stats, StreamLimits::default())?;
+    if !input.is_empty() {
+        return Err(Error::InvalidArchive(format!(
+            "object {} frame has trailing bytes",
+            id.short()
+        )));
+    }
+    if kind != ObjectKind::Chunks {
+        check_hash(&id, &raw)?;
+    }
+    Ok((kind, id, raw))
+}
+
+/// The end of a stream holding `count` objects (for writers that copy frames as they are).
+pub fn stream_end(count: u64) -> Vec<u8> {
+    let mut end = vec![0u8];
+    put_varint(&mut end, count);
+    end
+}
+
+/// The magic bytes every stream starts with.
+pub const STREAM_START: &[u8; 8] = STREAM_MAGIC;
+
+struct Counting<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
+/// Reads a frame after its tag byte; counts it against `limits`.
+fn read_frame_body<R: Read>(
+    input: &mut R,
+    stats: &mut StreamStats,
+    limits: StreamLimits,
+) -> Result<(ObjectKind, ObjectId, Vec<u8>)> {
+    let bad = |m: String| Error::InvalidArchive(m);
+    let kind =
+        ObjectKind::from_u8(read_u8(input)?).ok_or_else(|| bad("unknown object kind".into()))?;
+    let mut id = [0u8; 32];
+    input
+        .read_exact(&mut id)
+        .map_err(|_| bad("stream truncated".into()))?;
+    let id = ObjectId(id);
+    let raw_len = read_varint(input)?;
+    let codec = read_u8(input)?;
+    let stored_len = read_varint(input)?;
+    if raw_len > MAX_OBJECT as u64 || stored_len > raw_len + 1024 {
+        return Err(bad(format!(
+            "object {} claims an absurd size ({raw_len} bytes)",
+            id.short()
+        )));
+    }
+    stats.objects += 1;
+    stats.raw_bytes += raw_len;
+    if stats.objects > limits.max_objects || stats.raw_bytes > limits.max_raw_bytes {
+        return Err(bad("stream holds more than its limits allow".into()));
+    }
+    let mut stored = vec![0u8; stored_len as usize];
+    input
+        .read_exact(&mut stored)
+        .map_err(|_| bad("stream truncated".into()))?;
+    let raw = match codec {
+        0 => stored,
+        1 => zstd::bulk::decompress(&stored, raw_len as usize)
+            .map_err(|e| bad(format!("object {} does not decompress: {e}", id.short())))?,
+        c => return Err(bad(format!("unknown codec {c}"))),
+    };
+    if raw.len() as u64 != raw_len {
+        return Err(bad(format!("object {} has the wrong length", id.short())));
+    }
+    Ok((kind, id, raw))
 }
 
 /// Verifies one received object and stores it.
