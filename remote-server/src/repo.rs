@@ -1,0 +1,778 @@
+//! A remote's repository: verified objects in packs, pod version records and tokens, laid out
+//! in a [`Storage`]. The server serves one; the CLI uses one directly for `s3://` remotes.
+//!
+//! ```text
+//! podstack-remote.json     {"format":1}
+//! packs/<h>.pack           an object stream exactly as received (docs/formats.md), h = its SHA-256
+//! packs/<h>.idx            "PSRIDX01" count:u64 (id:[32] kind:u8 offset:u64 len:u32 raw_len:u64)*
+//!                          sha256(everything before):[32]; written after the pack, so a pack
+//!                          without its index is an interrupted upload and is ignored
+//! pods/<name>/<n>.json     a RemoteVersion; created only if absent (compare-and-swap)
+//! tokens/<name>.json       a token record (see `auth`)
+//! ```
+//!
+//! Invariants: every object in a pack was checked against its id before the pack was written
+//! (chunk lists by hashing the chunks they list); a version record is created only once the
+//! commit and everything it reaches are present; records are never overwritten except by a
+//! deletion tombstone, and numbers are never reused.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use podstore::transfer::{self, FrameInfo, StreamLimits};
+use podstore::{Commit, CommitId, ObjectId, ObjectKind, Objects, Overlay, StoredObject};
+use sha2::{Digest, Sha256};
+
+use crate::protocol::{ListedObject, PackReceipt, PodEntry, RemoteVersion, VersionList};
+use crate::storage::{Storage, StorageError};
+
+/// The layout's format number.
+pub const LAYOUT_FORMAT: u64 = 1;
+const MARKER: &str = "podstack-remote.json";
+const IDX_MAGIC: &[u8; 8] = b"PSRIDX01";
+const IDX_ENTRY: usize = 32 + 1 + 8 + 4 + 8;
+/// Small objects (trees, commits, chunk lists) are cached up to this many bytes.
+const CACHE_BYTES: usize = 256 << 20;
+
+/// What went wrong in a repository operation.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Content was refused (a bad object, an incomplete commit, a bad name).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such pod or version.
+    #[error("{0}")]
+    NotFound(String),
+    /// The pod moved on: `latest` is its latest live version.
+    #[error("{message}")]
+    Conflict {
+        /// For people.
+        message: String,
+        /// The latest live version.
+        latest: Option<u64>,
+    },
+    /// The storage holds something that makes no sense.
+    #[error("corrupt remote storage: {0}")]
+    Corrupt(String),
+}
+
+/// Results of repository operations.
+pub type RepoResult<T> = std::result::Result<T, RepoError>;
+
+#[derive(Clone, Debug)]
+struct Loc {
+    pack: Arc<str>,
+    offset: u64,
+    len: u32,
+    kind: ObjectKind,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    packs: HashSet<String>,
+    objects: HashMap<ObjectId, Loc>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    map: HashMap<ObjectId, StoredObject>,
+    bytes: usize,
+}
+
+/// A repository on a storage.
+#[derive(Debug)]
+pub struct Repo {
+    storage: Box<dyn Storage>,
+    index: RwLock<Index>,
+    /// Trees and commits known to reach only present objects (objects are never removed).
+    complete: RwLock<HashSet<ObjectId>>,
+    cache: Mutex<Cache>,
+}
+
+fn corrupt(what: impl Into<String>) -> RepoError {
+    RepoError::Corrupt(what.into())
+}
+
+fn store_err(e: podstore::Error) -> RepoError {
+    match e {
+        podstore::Error::InvalidArchive(m) => RepoError::Invalid(m),
+        podstore::Error::InvalidPodName { .. } => RepoError::Invalid(e.to_string()),
+        other => RepoError::Corrupt(other.to_string()),
+    }
+}
+
+fn lock_poisoned() -> RepoError {
+    corrupt("an internal lock was poisoned by a panic")
+}
+
+impl Repo {
+    /// Opens the repository on `storage`, laying it out when the storage is empty.
+    pub fn open(storage: Box<dyn Storage>) -> RepoResult<Self> {
+        let marker = format!("{{\"format\":{LAYOUT_FORMAT}}}");
+        if !storage.create(MARKER, marker.as_bytes())? {
+            let found = storage.get(MARKER)?.unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_slice(&found).map_err(|e| {
+                corrupt(format!(
+                    "{MARKER} in {} is not JSON: {e}",
+                    storage.describe()
+                ))
+            })?;
+            if v.get("format").and_then(serde_json::Value::as_u64) != Some(LAYOUT_FORMAT) {
+                return Err(corrupt(format!(
+                    "{} holds a remote of format {}, this podstack reads format {LAYOUT_FORMAT}",
+                    storage.describe(),
+                    v.get("format").map(ToString::to_string).unwrap_or_default()
+                )));
+            }
+        }
+        let repo = Self {
+            storage,
+            index: RwLock::new(Index::default()),
+            complete: RwLock::new(HashSet::new()),
+            cache: Mutex::new(Cache::default()),
+        };
+        repo.refresh()?;
+        Ok(repo)
+    }
+
+    /// The storage under the repository.
+    pub fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// Loads the indexes of packs written since the last refresh (by this or another process).
+    pub fn refresh(&self) -> RepoResult<()> {
+        let keys = self.storage.list("packs/")?;
+        let known = self
+            .index
+            .read()
+            .map_err(|_| lock_poisoned())?
+            .packs
+            .clone();
+        for key in keys {
+            let Some(name) = key
+                .strip_prefix("packs/")
+                .and_then(|k| k.strip_suffix(".idx"))
+            else {
+                continue;
+            };
+            if known.contains(name) {
+                continue;
+            }
+            let bytes = self
+                .storage
+                .get(&key)?
+                .ok_or_else(|| corrupt(format!("{key} vanished while listed")))?;
+            let entries = decode_index(name, &bytes)?;
+            let pack: Arc<str> = Arc::from(name);
+            let mut index = self.index.write().map_err(|_| lock_poisoned())?;
+            for (id, loc) in entries {
+                index.objects.entry(id).or_insert(Loc {
+                    pack: pack.clone(),
+                    ..loc
+                });
+            }
+            index.packs.insert(name.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The ids in `ids` the repository lacks.
+    pub fn missing(&self, ids: &[ObjectId]) -> RepoResult<Vec<ObjectId>> {
+        let lacking = |this: &Self| -> RepoResult<Vec<ObjectId>> {
+            let index = this.index.read().map_err(|_| lock_poisoned())?;
+            Ok(ids
+                .iter()
+                .filter(|id| !index.objects.contains_key(id))
+                .copied()
+                .collect())
+        };
+        let first = lacking(self)?;
+        if first.is_empty() {
+            return Ok(first);
+        }
+        self.refresh()?;
+        lacking(self)
+    }
+
+    /// Verifies every object of a received stream and stores the stream as one pack. A bad
+    /// object refuses the whole pack; nothing is written then.
+    pub fn receive_pack(&self, bytes: &[u8]) -> RepoResult<PackReceipt> {
+        let staged = Overlay::new(self);
+        let mut frames: Vec<FrameInfo> = Vec::new();
+        let limits = StreamLimits {
+            max_objects: 10_000_000,
+            max_raw_bytes: 4 << 30,
+        };
+        let (stats, _) =
+            transfer::read_stream_indexed(bytes, &staged, limits, &mut |f| frames.push(f))
+                .map_err(store_err)?;
+        let mut receipt = PackReceipt {
+            objects: stats.objects,
+            new_objects: 0,
+            bytes: bytes.len() as u64,
+        };
+        {
+            let index = self.index.read().map_err(|_| lock_poisoned())?;
+            frames.retain(|f| !index.objects.contains_key(&f.id));
+        }
+        receipt.new_objects = frames.len() as u64;
+        if frames.is_empty() {
+            return Ok(receipt);
+        }
+        let name = hex(&Sha256::digest(bytes));
+        let idx = encode_index(&frames)?;
+        self.storage.put(&format!("packs/{name}.pack"), bytes)?;
+        self.storage.put(&format!("packs/{name}.idx"), &idx)?;
+        let pack: Arc<str> = Arc::from(name.as_str());
+        let mut index = self.index.write().map_err(|_| lock_poisoned())?;
+        for f in &frames {
+            index.objects.entry(f.id).or_insert(Loc {
+                pack: pack.clone(),
+                offset: f.offset,
+                len: frame_len(f.len)?,
+                kind: f.kind,
+            });
+        }
+        index.packs.insert(name);
+        Ok(receipt)
+    }
+
+    /// Writes the objects `ids` as an object stream (frames copied as stored). Fails when one
+    /// is absent.
+    pub fn write_objects(&self, ids: &[ObjectId], out: &mut Vec<u8>) -> RepoResult<u64> {
+        let mut locs = Vec::with_capacity(ids.len());
+        {
+            let index = self.index.read().map_err(|_| lock_poisoned())?;
+            for (i, id) in ids.iter().enumerate() {
+                let loc = index.objects.get(id).ok_or_else(|| {
+                    RepoError::NotFound(format!("object {} is not on the remote", id.short()))
+                })?;
+                locs.push((i, loc.clone()));
+            }
+        }
+        // Read in storage order, coalescing neighbouring frames; emit in the order asked.
+        let mut sorted: Vec<usize> = (0..locs.len()).collect();
+        sorted.sort_by(|&a, &b| {
+            let (la, lb) = (&locs[a].1, &locs[b].1);
+            (la.pack.as_ref(), la.offset).cmp(&(lb.pack.as_ref(), lb.offset))
+        });
+        let mut frames: Vec<Vec<u8>> = vec![Vec::new(); locs.len()];
+        let mut i = 0;
+        while i < sorted.len() {
+            let first = &locs[sorted[i]].1;
+            let start = first.offset;
+            let mut end = start + u64::from(first.len);
+            let mut j = i + 1;
+            while j < sorted.len() {
+                let l = &locs[sorted[j]].1;
+                if l.pack != first.pack || l.offset > end + (64 << 10) || end - start > (16 << 20) {
+                    break;
+                }
+                end = end.max(l.offset + u64::from(l.len));
+                j += 1;
+            }
+            let key = format!("packs/{}.pack", first.pack);
+            let range = self.storage.get_range(&key, start, end - start)?;
+            for &k in &sorted[i..j] {
+                let l = &locs[k].1;
+                let from = usize::try_from(l.offset - start).map_err(|_| corrupt("offset"))?;
+                frames[k] = range[from..from + l.len as usize].to_vec();
+            }
+            i = j;
+        }
+        out.extend_from_slice(transfer::STREAM_START);
+        for f in &frames {
+            out.extend_from_slice(f);
+        }
+        out.extend_from_slice(&transfer::stream_end(ids.len() as u64));
+        Ok(ids.len() as u64)
+    }
+
+    /// Every object `commit` reaches, children first, with its stored size. Fails when the
+    /// commit is incomplete.
+    pub fn listing(&self, commit: CommitId) -> RepoResult<Vec<ListedObject>> {
+        let r = transfer::reachable(self, &[commit], &HashSet::new(), false).map_err(store_err)?;
+        let index = self.index.read().map_err(|_| lock_poisoned())?;
+        r.objects
+            .into_iter()
+            .map(|(id, kind)| {
+                let loc = index.objects.get(&id).ok_or_else(|| {
+                    corrupt(format!(
+                        "object {} of commit {} is missing",
+                        id.short(),
+                        commit.0.short()
+                    ))
+                })?;
+                Ok((id, kind as u8, u64::from(loc.len)))
+            })
+            .collect()
+    }
+
+    /// Checks that `commit` and everything it reaches are present.
+    fn check_complete(&self, commit: CommitId) -> RepoResult<()> {
+        self.refresh()?;
+        let known = self.complete.read().map_err(|_| lock_poisoned())?.clone();
+        let r = transfer::reachable(self, &[commit], &known, false).map_err(|e| match e {
+            podstore::Error::MissingObject(id) => RepoError::Invalid(format!(
+                "commit {} is incomplete on the remote: object {} is missing (push its objects first)",
+                commit.0.short(),
+                id.short()
+            )),
+            other => store_err(other),
+        })?;
+        let index = self.index.read().map_err(|_| lock_poisoned())?;
+        let absent = r
+            .objects
+            .iter()
+            .filter(|(id, _)| !index.objects.contains_key(id))
+            .count();
+        if absent > 0 {
+            return Err(RepoError::Invalid(format!(
+                "commit {} is incomplete on the remote: {absent} objects are missing (push them first)",
+                commit.0.short()
+            )));
+        }
+        drop(index);
+        let mut complete = self.complete.write().map_err(|_| lock_poisoned())?;
+        for (id, kind) in r.objects {
+            if matches!(kind, ObjectKind::Tree | ObjectKind::Commit) {
+                complete.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn records(&self, name: &str) -> RepoResult<Vec<RemoteVersion>> {
+        podstore::validate_name(name).map_err(store_err)?;
+        let prefix = format!("pods/{name}/");
+        let mut out = Vec::new();
+        for key in self.storage.list(&prefix)? {
+            let Some(n) = key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let Some(bytes) = self.storage.get(&key)? else {
+                continue;
+            };
+            let rec: RemoteVersion = serde_json::from_slice(&bytes)
+                .map_err(|e| corrupt(format!("{key} is not a version record: {e}")))?;
+            if rec.version != n || (rec.commit.is_none() && !rec.deleted) {
+                return Err(corrupt(format!("{key} does not match its name")));
+            }
+            out.push(rec);
+        }
+        out.sort_by_key(|r| r.version);
+        Ok(out)
+    }
+
+    /// The live versions of a pod (404 when it has none).
+    pub fn versions(&self, name: &str) -> RepoResult<VersionList> {
+        let all = self.records(name)?;
+        let highest = all.last().map_or(0, |r| r.version);
+        let versions: Vec<RemoteVersion> = all.into_iter().filter(|r| !r.deleted).collect();
+        if versions.is_empty() {
+            let names: Vec<String> = self.pods()?.into_iter().map(|p| p.name).collect();
+            let hint = podstore::closest(name, &names)
+                .map(|n| format!("; did you mean {n:?}?"))
+                .unwrap_or_default();
+            return Err(RepoError::NotFound(format!(
+                "no pod {name:?} on the remote{hint}"
+            )));
+        }
+        Ok(VersionList {
+            name: name.to_owned(),
+            versions,
+            highest,
+        })
+    }
+
+    /// One live version.
+    pub fn version(&self, name: &str, version: u64) -> RepoResult<RemoteVersion> {
+        self.versions(name)?
+            .versions
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| {
+                RepoError::NotFound(format!(
+                    "pod {name:?} has no version {version} on the remote"
+                ))
+            })
+    }
+
+    /// Every pod with a live version.
+    pub fn pods(&self) -> RepoResult<Vec<PodEntry>> {
+        let mut by_name: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for key in self.storage.list("pods/")? {
+            let mut parts = key.splitn(3, '/');
+            let (_, Some(name), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            by_name
+                .entry(name.to_owned())
+                .or_default()
+                .push(file.to_owned());
+        }
+        let mut out = Vec::new();
+        for name in by_name.keys() {
+            if podstore::validate_name(name).is_err() {
+                continue;
+            }
+            let live: Vec<RemoteVersion> = self
+                .records(name)?
+                .into_iter()
+                .filter(|r| !r.deleted)
+                .collect();
+            if let Some(last) = live.last() {
+                out.push(PodEntry {
+                    name: name.clone(),
+                    latest: last.version,
+                    versions: live.len(),
+                    updated: last.created,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates version `version` of `name` for `commit`, if the pod's latest live version is
+    /// still `expected_latest` and the number is above every number used. Compare-and-swap: of
+    /// two concurrent pushes on the same base, one wins and the other gets a conflict.
+    pub fn create_version(
+        &self,
+        name: &str,
+        version: u64,
+        commit: CommitId,
+        expected_latest: Option<u64>,
+        pushed_by: &str,
+    ) -> RepoResult<RemoteVersion> {
+        let all = self.records(name)?;
+        let latest = all.iter().rev().find(|r| !r.deleted).map(|r| r.version);
+        let highest = all.last().map_or(0, |r| r.version);
+        if latest != expected_latest {
+            return Err(RepoError::Conflict {
+                message: format!(
+                    "pod {name:?} on the remote is at {} but the push was based on {}; pull first",
+                    describe_version(latest),
+                    describe_version(expected_latest)
+                ),
+                latest,
+            });
+        }
+        if version <= highest {
+            return Err(RepoError::Conflict {
+                message: format!(
+                    "version {version} of pod {name:?} was already used on the remote (numbers up to {highest} are taken)"
+                ),
+                latest,
+            });
+        }
+        self.check_complete(commit)?;
+        let c = Commit::load(self, commit).map_err(store_err)?;
+        let rec = RemoteVersion {
+            version,
+            commit: Some(commit),
+            created: podstore::now_unix(),
+            deleted: false,
+            pushed_by: pushed_by.to_owned(),
+            message: c.message,
+            services: c.services,
+        };
+        let bytes = serde_json::to_vec(&rec).map_err(|e| corrupt(e.to_string()))?;
+        if !self
+            .storage
+            .create(&format!("pods/{name}/{version}.json"), &bytes)?
+        {
+            let latest = self
+                .records(name)?
+                .iter()
+                .rev()
+                .find(|r| !r.deleted)
+                .map(|r| r.version);
+            return Err(RepoError::Conflict {
+                message: format!(
+                    "another push created version {version} of pod {name:?} first; pull first"
+                ),
+                latest,
+            });
+        }
+        Ok(rec)
+    }
+
+    /// Deletes one version (`Some`) or every version of a pod; numbers stay taken.
+    pub fn delete(&self, name: &str, version: Option<u64>) -> RepoResult<Vec<u64>> {
+        let live = self.versions(name)?.versions;
+        let doomed: Vec<RemoteVersion> = match version {
+            None => live,
+            Some(n) => vec![live.into_iter().find(|v| v.version == n).ok_or_else(|| {
+                RepoError::NotFound(format!("pod {name:?} has no version {n} on the remote"))
+            })?],
+        };
+        let mut gone = Vec::new();
+        for rec in doomed {
+            let tomb = RemoteVersion {
+                commit: None,
+                deleted: true,
+                ..rec
+            };
+            let bytes = serde_json::to_vec(&tomb).map_err(|e| corrupt(e.to_string()))?;
+            self.storage
+                .put(&format!("pods/{name}/{}.json", tomb.version), &bytes)?;
+            gone.push(tomb.version);
+        }
+        Ok(gone)
+    }
+
+    fn read_object(&self, id: &ObjectId) -> RepoResult<Option<StoredObject>> {
+        if let Some(hit) = self.cache.lock().map_err(|_| lock_poisoned())?.map.get(id) {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(loc) = self
+            .index
+            .read()
+            .map_err(|_| lock_poisoned())?
+            .objects
+            .get(id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let frame = self.storage.get_range(
+            &format!("packs/{}.pack", loc.pack),
+            loc.offset,
+            u64::from(loc.len),
+        )?;
+        let (kind, got, raw) = transfer::decode_frame(&frame)
+            .map_err(|e| corrupt(format!("pack {}: {e}", loc.pack)))?;
+        if got != *id || kind != loc.kind {
+            return Err(corrupt(format!(
+                "pack {} holds another object where the index says {}",
+                loc.pack,
+                id.short()
+            )));
+        }
+        let obj: StoredObject = (kind, Arc::new(raw));
+        if matches!(
+            kind,
+            ObjectKind::Tree | ObjectKind::Commit | ObjectKind::Chunks
+        ) {
+            let mut cache = self.cache.lock().map_err(|_| lock_poisoned())?;
+            if cache.bytes + obj.1.len() <= CACHE_BYTES {
+                cache.bytes += obj.1.len();
+                cache.map.insert(*id, obj.clone());
+            }
+        }
+        Ok(Some(obj))
+    }
+}
+
+fn describe_version(v: Option<u64>) -> String {
+    v.map_or_else(|| "no version".to_owned(), |n| format!("version {n}"))
+}
+
+fn frame_len(len: u64) -> RepoResult<u32> {
+    u32::try_from(len).map_err(|_| RepoError::Invalid(format!("an object frame of {len} bytes")))
+}
+
+/// The repository is a read-only [`Objects`]: objects arrive only as verified packs.
+impl Objects for Repo {
+    fn get_raw(&self, id: &ObjectId) -> podstore::Result<Option<StoredObject>> {
+        self.read_object(id)
+            .map_err(|e| podstore::Error::InvalidArchive(e.to_string()))
+    }
+
+    fn put_raw(&self, _kind: ObjectKind, id: ObjectId, _bytes: &[u8]) -> podstore::Result<bool> {
+        Err(podstore::Error::InvalidArchive(format!(
+            "object {} can reach the remote only in a pack",
+            id.short()
+        )))
+    }
+
+    fn contains(&self, id: &ObjectId) -> podstore::Result<bool> {
+        Ok(self
+            .index
+            .read()
+            .map(|i| i.objects.contains_key(id))
+            .unwrap_or(false))
+    }
+
+    fn kind_of(&self, id: &ObjectId) -> podstore::Result<Option<ObjectKind>> {
+        Ok(self
+            .index
+            .read()
+            .ok()
+            .and_then(|i| i.objects.get(id).map(|l| l.kind)))
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn encode_index(frames: &[FrameInfo]) -> RepoResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(16 + frames.len() * IDX_ENTRY + 32);
+    out.extend_from_slice(IDX_MAGIC);
+    out.extend_from_slice(&(frames.len() as u64).to_le_bytes());
+    for f in frames {
+        out.extend_from_slice(&f.id.0);
+        out.push(f.kind as u8);
+        out.extend_from_slice(&f.offset.to_le_bytes());
+        out.extend_from_slice(&frame_len(f.len)?.to_le_bytes());
+        out.extend_from_slice(&f.raw_len.to_le_bytes());
+    }
+    let sum = Sha256::digest(&out);
+    out.extend_from_slice(&sum);
+    Ok(out)
+}
+
+fn decode_index(pack: &str, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)>> {
+    let bad = |why: &str| corrupt(format!("index of pack {pack}: {why}"));
+    if bytes.len() < 48 || &bytes[..8] != IDX_MAGIC {
+        return Err(bad("not a pack index"));
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(body).as_slice() != sum {
+        return Err(bad("checksum mismatch"));
+    }
+    let count = u64::from_le_bytes(body[8..16].try_into().map_err(|_| bad("short"))?);
+    let entries = &body[16..];
+    if entries.len() as u64 != count.saturating_mul(IDX_ENTRY as u64) {
+        return Err(bad("wrong length"));
+    }
+    let placeholder: Arc<str> = Arc::from("");
+    entries
+        .chunks_exact(IDX_ENTRY)
+        .map(|e| {
+            let id = ObjectId(e[..32].try_into().map_err(|_| bad("short id"))?);
+            let kind = ObjectKind::from_u8(e[32]).ok_or_else(|| bad("unknown kind"))?;
+            let offset = u64::from_le_bytes(e[33..41].try_into().map_err(|_| bad("short"))?);
+            let len = u32::from_le_bytes(e[41..45].try_into().map_err(|_| bad("short"))?);
+            Ok((
+                id,
+                Loc {
+                    pack: placeholder.clone(),
+                    offset,
+                    len,
+                    kind,
+                },
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::DirStorage;
+    use podstore::transfer::StreamWriter;
+    use podstore::{CommitOptions, Document, Entry, MemObjects, StatePath, put_blob, tree};
+    use serde_json::json;
+
+    fn sample(o: &MemObjects, n: u64, body_len: usize) -> CommitId {
+        let body: Vec<u8> = (0..body_len).map(|i| (i * 31 + n as usize) as u8).collect();
+        let b = put_blob(o, &body).expect("blob").blob;
+        let d =
+            Document::new(json!({"schema": "s3.object/1", "n": n, "body": podstore::blob_ref(&b)}))
+                .expect("doc");
+        let e = Entry::store_doc(o, &d).expect("store");
+        let root = tree::build(
+            o,
+            vec![(
+                StatePath::parse(&format!("a/r/s3/object/k{n}")).expect("p"),
+                e,
+            )],
+        )
+        .expect("build");
+        Commit::new(o, root, CommitOptions::default())
+            .expect("c")
+            .store(o)
+            .expect("store")
+    }
+
+    fn pack_of(o: &MemObjects, commits: &[CommitId]) -> Vec<u8> {
+        let r = transfer::reachable(o, commits, &HashSet::new(), false).expect("reachable");
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        w.objects_from(o, &r.objects).expect("objects");
+        w.finish().expect("finish").1
+    }
+
+    fn repo(dir: &std::path::Path) -> Repo {
+        Repo::open(Box::new(DirStorage::open(dir).expect("dir"))).expect("repo")
+    }
+
+    #[test]
+    fn packs_versions_and_compare_and_swap() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = repo(dir.path());
+        let o = MemObjects::new();
+        let c1 = sample(&o, 1, 700_000);
+        let c2 = sample(&o, 2, 10);
+        // A version whose objects are not there is refused.
+        let err = r
+            .create_version("p", 1, c1, None, "t")
+            .expect_err("incomplete");
+        assert!(matches!(err, RepoError::Invalid(_)), "{err}");
+        let got = r.receive_pack(&pack_of(&o, &[c1])).expect("pack");
+        assert_eq!(got.objects, got.new_objects);
+        assert!(r.missing(&[c1.0]).expect("missing").is_empty());
+        assert_eq!(r.missing(&[c2.0]).expect("missing"), vec![c2.0]);
+        r.create_version("p", 1, c1, None, "t").expect("v1");
+        // Same base twice: the second loses.
+        r.receive_pack(&pack_of(&o, &[c2])).expect("pack");
+        r.create_version("p", 2, c2, Some(1), "t").expect("v2");
+        let err = r
+            .create_version("p", 3, c2, Some(1), "t")
+            .expect_err("stale");
+        assert!(
+            matches!(
+                err,
+                RepoError::Conflict {
+                    latest: Some(2),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A second handle (another server on the same storage) sees everything.
+        let r2 = repo(dir.path());
+        assert_eq!(r2.versions("p").expect("versions").versions.len(), 2);
+        let listing = r2.listing(c1).expect("listing");
+        assert_eq!(listing.last().map(|l| l.0), Some(c1.0));
+        let ids: Vec<ObjectId> = listing.iter().map(|l| l.0).collect();
+        let mut stream = Vec::new();
+        r2.write_objects(&ids, &mut stream).expect("write");
+        let back = MemObjects::new();
+        transfer::read_stream(&stream[..], &back, StreamLimits::default()).expect("read back");
+        assert!(back.contains(&c1.0).expect("contains"));
+        // Deleting keeps the number taken.
+        r2.delete("p", Some(2)).expect("delete");
+        assert_eq!(r2.versions("p").expect("v").highest, 2);
+        let err = r2
+            .create_version("p", 2, c2, Some(1), "t")
+            .expect_err("reuse");
+        assert!(matches!(err, RepoError::Conflict { .. }), "{err}");
+        r2.create_version("p", 3, c2, Some(1), "t").expect("v3");
+        assert!(matches!(r2.versions("q"), Err(RepoError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_bad_object_refuses_the_whole_pack() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = repo(dir.path());
+        let o = MemObjects::new();
+        let c = sample(&o, 1, 5000);
+        let mut bytes = pack_of(&o, &[c]);
+        let n = bytes.len();
+        bytes[n - 20] ^= 0x40;
+        assert!(r.receive_pack(&bytes).is_err());
+        assert!(r.storage().list("packs/").expect("list").is_empty());
+        assert!(r.receive_pack(b"garbage").is_err());
+    }
+}

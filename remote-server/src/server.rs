@@ -1,0 +1,401 @@
+//! The HTTP server of `podstack-remote`: routes of [`crate::protocol`], bearer-token checks,
+//! body limits, and the repository work on blocking threads.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use podstore::{CommitId, ObjectId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+
+use crate::auth::{TokenRecord, Tokens};
+use crate::protocol::{
+    CreateVersion, ErrorBody, ErrorDetail, IdList, MAX_GET_BYTES, MAX_IDS, MAX_JSON_BODY,
+    MAX_PACK_BODY, ObjectListing, PodList, Role, WhoAmI,
+};
+use crate::repo::{Repo, RepoError};
+use crate::storage::StorageError;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct Shared {
+    repo: Repo,
+    tokens: Tokens,
+}
+
+impl Shared {
+    /// Serves `repo`.
+    pub fn new(repo: Repo) -> Arc<Self> {
+        Arc::new(Self {
+            repo,
+            tokens: Tokens::new(),
+        })
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+/// An error answer.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    latest: Option<u64>,
+}
+
+fn fail(status: StatusCode, code: &'static str, message: impl Into<String>) -> Failure {
+    Failure {
+        status,
+        code,
+        message: message.into(),
+        latest: None,
+    }
+}
+
+impl From<RepoError> for Failure {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Invalid(m) => fail(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            RepoError::NotFound(m) => fail(StatusCode::NOT_FOUND, "not_found", m),
+            RepoError::Conflict { message, latest } => Failure {
+                latest,
+                ..fail(StatusCode::CONFLICT, "conflict", message)
+            },
+            RepoError::Storage(StorageError::Unreachable(m)) => fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage",
+                format!("the remote's storage is unreachable: {m}"),
+            ),
+            other => fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<StorageError> for Failure {
+    fn from(e: StorageError) -> Self {
+        RepoError::Storage(e).into()
+    }
+}
+
+fn answer(status: StatusCode, content_type: &str, body: Vec<u8>) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+    match serde_json::to_vec(value) {
+        Ok(b) => answer(status, "application/json", b),
+        Err(e) => error_answer(fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )),
+    }
+}
+
+fn error_answer(f: Failure) -> Answer {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: f.code.to_owned(),
+            message: f.message,
+            latest: f.latest,
+        },
+    };
+    let mut r = json(f.status, &body);
+    if f.status == StatusCode::UNAUTHORIZED
+        && let Ok(v) = "Bearer realm=\"podstack-remote\"".parse()
+    {
+        r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// Serves on `listener` until `shutdown` completes; in-flight requests get 30 s to finish.
+pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let sh = shared.clone();
+                let svc = service_fn(move |req| {
+                    let sh = sh.clone();
+                    async move {
+                        let r = match route(req, sh).await {
+                            Ok(r) => r,
+                            Err(f) => error_answer(f),
+                        };
+                        Ok::<_, Infallible>(r)
+                    }
+                });
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(stream), svc);
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("request handler failed: {e}"),
+        )
+    })?
+}
+
+async fn authenticate(
+    req: &Request<Incoming>,
+    sh: &Arc<Shared>,
+    need: Role,
+) -> Result<TokenRecord, Failure> {
+    let token = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+        .ok_or_else(|| {
+            fail(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "no token: send Authorization: Bearer <token> (podstack login)",
+            )
+        })?;
+    let sh2 = sh.clone();
+    let who = blocking(move || Ok(sh2.tokens.check(sh2.repo.storage(), &token)?))
+        .await?
+        .ok_or_else(|| {
+            fail(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the token is not known to this remote (revoked or mistyped?)",
+            )
+        })?;
+    if who.role < need {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "token {:?} has role {}; this needs {}",
+                who.name,
+                who.role.name(),
+                need.name()
+            ),
+        ));
+    }
+    Ok(who)
+}
+
+async fn body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Failure> {
+    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    if let Some(len) = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
+    {
+        return Err(too_large(limit));
+    }
+    match Limited::new(req.into_body(), limit_usize).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) => Err(fail(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
+fn too_large(limit: u64) -> Failure {
+    fail(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the request body is larger than {limit} bytes"),
+    )
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("malformed JSON body: {e}"),
+        )
+    })
+}
+
+fn ids_in(bytes: &[u8]) -> Result<Vec<ObjectId>, Failure> {
+    let list: IdList = parse(bytes)?;
+    if list.ids.len() > MAX_IDS {
+        return Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("more than {MAX_IDS} ids in one request"),
+        ));
+    }
+    Ok(list.ids)
+}
+
+fn version_number(s: &str) -> Result<u64, Failure> {
+    s.parse().map_err(|_| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{s:?} is not a version number"),
+        )
+    })
+}
+
+async fn route(req: Request<Incoming>, sh: Arc<Shared>) -> Result<Answer, Failure> {
+    let path = req.uri().path().to_owned();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
+    match (&method, segs.as_slice()) {
+        (&Method::GET, ["healthz"]) => Ok(answer(StatusCode::OK, "text/plain", b"ok\n".to_vec())),
+        (&Method::GET, ["v1", "whoami"]) => {
+            let who = authenticate(&req, &sh, Role::Read).await?;
+            Ok(json(
+                StatusCode::OK,
+                &WhoAmI {
+                    name: who.name,
+                    role: who.role,
+                },
+            ))
+        }
+        (&Method::GET, ["v1", "pods"]) => {
+            authenticate(&req, &sh, Role::Read).await?;
+            let pods = blocking(move || Ok(sh.repo.pods()?)).await?;
+            Ok(json(StatusCode::OK, &PodList { pods }))
+        }
+        (&Method::GET, ["v1", "pods", name, "versions"]) => {
+            authenticate(&req, &sh, Role::Read).await?;
+            let name = (*name).to_owned();
+            let list = blocking(move || Ok(sh.repo.versions(&name)?)).await?;
+            Ok(json(StatusCode::OK, &list))
+        }
+        (&Method::GET, ["v1", "pods", name, "versions", n, "objects"]) => {
+            authenticate(&req, &sh, Role::Read).await?;
+            let (name, n) = ((*name).to_owned(), version_number(n)?);
+            let listing = blocking(move || {
+                let v = sh.repo.version(&name, n)?;
+                let commit: CommitId = v.commit.ok_or_else(|| {
+                    fail(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "the version was deleted",
+                    )
+                })?;
+                Ok(ObjectListing {
+                    version: n,
+                    commit,
+                    objects: sh.repo.listing(commit)?,
+                })
+            })
+            .await?;
+            Ok(json(StatusCode::OK, &listing))
+        }
+        (&Method::POST, ["v1", "objects", "missing"]) => {
+            authenticate(&req, &sh, Role::Write).await?;
+            let ids = ids_in(&body(req, MAX_JSON_BODY).await?)?;
+            let missing = blocking(move || Ok(sh.repo.missing(&ids)?)).await?;
+            Ok(json(StatusCode::OK, &IdList { ids: missing }))
+        }
+        (&Method::POST, ["v1", "objects", "get"]) => {
+            authenticate(&req, &sh, Role::Read).await?;
+            let ids = ids_in(&body(req, MAX_JSON_BODY).await?)?;
+            let stream = blocking(move || {
+                let mut out = Vec::new();
+                sh.repo.write_objects(&ids, &mut out)?;
+                if out.len() as u64 > MAX_GET_BYTES {
+                    return Err(fail(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!("ask for at most {MAX_GET_BYTES} bytes of objects at once"),
+                    ));
+                }
+                Ok(out)
+            })
+            .await?;
+            Ok(answer(StatusCode::OK, "application/octet-stream", stream))
+        }
+        (&Method::POST, ["v1", "packs"]) => {
+            authenticate(&req, &sh, Role::Write).await?;
+            let bytes = body(req, MAX_PACK_BODY).await?;
+            let receipt = blocking(move || Ok(sh.repo.receive_pack(&bytes)?)).await?;
+            Ok(json(StatusCode::OK, &receipt))
+        }
+        (&Method::POST, ["v1", "pods", name, "versions"]) => {
+            let who = authenticate(&req, &sh, Role::Write).await?;
+            let name = (*name).to_owned();
+            let create: CreateVersion = parse(&body(req, MAX_JSON_BODY).await?)?;
+            let rec = blocking(move || {
+                Ok(sh.repo.create_version(
+                    &name,
+                    create.version,
+                    create.commit,
+                    create.expected_latest,
+                    &who.name,
+                )?)
+            })
+            .await?;
+            Ok(json(StatusCode::CREATED, &rec))
+        }
+        (&Method::DELETE, ["v1", "pods", name, rest @ ..]) => {
+            authenticate(&req, &sh, Role::Admin).await?;
+            let version = match rest {
+                [] => None,
+                ["versions", n] => Some(version_number(n)?),
+                _ => return Err(not_found(&method, &path)),
+            };
+            let name = (*name).to_owned();
+            blocking(move || Ok(sh.repo.delete(&name, version)?)).await?;
+            Ok(answer(StatusCode::NO_CONTENT, "text/plain", Vec::new()))
+        }
+        _ => Err(not_found(&method, &path)),
+    }
+}
+
+fn not_found(method: &Method, path: &str) -> Failure {
+    fail(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such API call: {method} {path}"),
+    )
+}

@@ -1,0 +1,708 @@
+//! Push and pull between a local pod store and a [`Remote`].
+//!
+//! Only missing objects travel: a push walks the versions to send, skipping everything the
+//! remote's latest version reaches, and asks the remote which of the rest it lacks; a pull asks
+//! for a version's object list and fetches what the local store lacks. Objects move in
+//! batches of about [`Options::batch_bytes`], several at once; each batch is verified and
+//! stored on arrival, so an interrupted transfer, run again, sends only what did not land.
+//! A chunked blob's chunks travel in the same batch as their list whenever the blob fits in
+//! one, since a chunk list is verified against its chunks; a batch refused for want of chunks
+//! still in flight is retried once after the others.
+//!
+//! Version numbers are the same on both sides. A push sends every local version after the
+//! remote's latest, which the local store must hold with the same commit (else: pull first);
+//! each is created with compare-and-swap on the version before it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use podstore::transfer::{self, StreamLimits, StreamWriter};
+use podstore::{CommitId, ObjectId, ObjectKind, Objects, PodRef, Store, VersionInfo};
+use serde::Serialize;
+
+use crate::client::{Remote, RemoteError};
+use crate::protocol::{CreateVersion, RemoteVersion};
+
+/// Why a push or pull failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The remote failed or refused.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// The local store failed.
+    #[error(transparent)]
+    Local(#[from] podstore::Error),
+    /// The remote has versions the local store lacks: pull first.
+    #[error("{0}")]
+    Behind(String),
+    /// The same version number holds different commits here and there.
+    #[error("{message}")]
+    Diverged {
+        /// For people.
+        message: String,
+        /// A local name to pull the remote's pod into instead.
+        suggestion: String,
+    },
+}
+
+/// Results of push and pull.
+pub type SyncResult<T> = std::result::Result<T, SyncError>;
+
+/// Told how a transfer goes.
+pub trait Progress: Sync {
+    /// A transfer of `total` bytes begins.
+    fn begin(&self, total: u64);
+    /// `n` more bytes moved.
+    fn advance(&self, n: u64);
+}
+
+/// Progress nobody watches.
+#[derive(Debug)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn begin(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// How to transfer.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Batches in flight at once.
+    pub parallel: usize,
+    /// Target logical bytes per batch.
+    pub batch_bytes: u64,
+    /// zstd level of the local packs a pull writes.
+    pub pull_level: i32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            parallel: 4,
+            batch_bytes: 32 << 20,
+            pull_level: 1,
+        }
+    }
+}
+
+/// What a push did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PushSummary {
+    /// The pod.
+    pub pod: String,
+    /// The remote.
+    pub remote: String,
+    /// Versions created on the remote, in order.
+    pub versions: Vec<u64>,
+    /// The remote already had the version.
+    pub up_to_date: bool,
+    /// Objects the pushed versions reach beyond the remote's latest.
+    pub objects_considered: u64,
+    /// Objects sent.
+    pub objects_sent: u64,
+    /// Their logical bytes.
+    pub bytes_sent: u64,
+    /// Bytes on the wire (compressed object streams).
+    pub wire_bytes: u64,
+}
+
+/// What a pull did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PullSummary {
+    /// The pod on the remote.
+    pub pod: String,
+    /// The local pod it went to.
+    pub local_pod: String,
+    /// The remote.
+    pub remote: String,
+    /// The version pulled.
+    pub version: u64,
+    /// Its commit.
+    pub commit: String,
+    /// The local store already had it.
+    pub up_to_date: bool,
+    /// Objects the version reaches.
+    pub objects_total: u64,
+    /// Objects received.
+    pub objects_received: u64,
+    /// Their stored bytes on the remote (about the bytes on the wire).
+    pub bytes_received: u64,
+}
+
+fn remote_versions(remote: &dyn Remote, name: &str) -> SyncResult<Vec<RemoteVersion>> {
+    match remote.versions(name) {
+        Ok(list) => Ok(list.versions),
+        Err(RemoteError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn highest_used(remote: &dyn Remote, name: &str) -> SyncResult<u64> {
+    match remote.versions(name) {
+        Ok(list) => Ok(list.highest),
+        Err(RemoteError::NotFound(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn local_versions(local: &Store, name: &str) -> SyncResult<Vec<VersionInfo>> {
+    match local.versions(name) {
+        Ok(v) => Ok(v),
+        Err(podstore::Error::PodNotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn short(c: Option<CommitId>) -> String {
+    c.map_or_else(|| "-".into(), |c| c.0.short())
+}
+
+/// The first version number held by both sides with different commits.
+fn divergence(local: &[VersionInfo], remote: &[RemoteVersion]) -> Option<(u64, String, String)> {
+    let here: HashMap<u64, Option<CommitId>> =
+        local.iter().map(|v| (v.version, v.commit)).collect();
+    remote.iter().find_map(|r| match here.get(&r.version) {
+        Some(c) if *c != r.commit => Some((r.version, short(*c), short(r.commit))),
+        _ => None,
+    })
+}
+
+/// Pushes `pod` (a version, or the latest) and every local version between the remote's
+/// latest and it.
+pub fn push(
+    local: &Store,
+    remote: &dyn Remote,
+    pod: &PodRef,
+    opts: Options,
+    progress: &dyn Progress,
+) -> SyncResult<PushSummary> {
+    let name = pod.name.as_str();
+    let (target, target_commit) = local.resolve(pod)?;
+    let mine = local_versions(local, name)?;
+    let theirs = remote_versions(remote, name)?;
+    let mut summary = PushSummary {
+        pod: format!("{name}:{target}"),
+        remote: remote.describe(),
+        ..PushSummary::default()
+    };
+    if let Some((n, here, there)) = divergence(&mine, &theirs) {
+        return Err(SyncError::Diverged {
+            message: format!(
+                "pod {name:?} diverged: version {n} is {here} here and {there} on the remote"
+            ),
+            suggestion: format!("{name}-local"),
+        });
+    }
+    if theirs
+        .iter()
+        .any(|r| r.version == target && r.commit == Some(target_commit))
+    {
+        summary.up_to_date = true;
+        return Ok(summary);
+    }
+    let remote_latest = theirs.last();
+    if let Some(l) = remote_latest {
+        if !mine.iter().any(|v| v.version == l.version) {
+            return Err(SyncError::Behind(format!(
+                "the remote has version {} of pod {name:?}, which this store does not: pull first (podstack pod pull {name})",
+                l.version
+            )));
+        }
+        if target < l.version {
+            return Err(SyncError::Behind(format!(
+                "the remote's pod {name:?} is at version {}, past version {target}: pull first (podstack pod pull {name})",
+                l.version
+            )));
+        }
+    }
+    let base = remote_latest.map(|l| l.version);
+    let to_push: Vec<&VersionInfo> = mine
+        .iter()
+        .filter(|v| v.version > base.unwrap_or(0) && v.version <= target)
+        .collect();
+    let highest = highest_used(remote, name)?;
+    if let Some(first) = to_push.first()
+        && first.version <= highest
+    {
+        return Err(SyncError::Remote(RemoteError::Conflict {
+            message: format!(
+                "version {} of pod {name:?} was used on the remote before (deleted there); push under another name",
+                first.version
+            ),
+            latest: base,
+        }));
+    }
+    let commits: Vec<CommitId> = to_push.iter().filter_map(|v| v.commit).collect();
+    let exclude = match remote_latest.and_then(|l| l.commit) {
+        Some(c) if local.contains(&c.0)? => transfer::have_set(local, &[c])?,
+        _ => HashSet::new(),
+    };
+    let reach = transfer::reachable(local, &commits, &exclude, false)?;
+    summary.objects_considered = reach.objects.len() as u64;
+    let mut lacking: HashSet<ObjectId> = HashSet::new();
+    for part in reach.objects.chunks(50_000) {
+        let ids: Vec<ObjectId> = part.iter().map(|(id, _)| *id).collect();
+        lacking.extend(remote.missing(&ids)?);
+    }
+    let items: Vec<Item> = reach
+        .objects
+        .iter()
+        .filter(|(id, _)| lacking.contains(id))
+        .map(|(id, kind)| {
+            Ok(Item {
+                id: *id,
+                kind: *kind,
+                size: local.object_size(id)?.unwrap_or(4096),
+            })
+        })
+        .collect::<SyncResult<_>>()?;
+    progress.begin(items.iter().map(|i| i.size).sum());
+    let sent = AtomicU64::new(0);
+    let wire = AtomicU64::new(0);
+    let raw = AtomicU64::new(0);
+    run_batches(&items, opts, &|batch: &[Item]| {
+        let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
+        let mut read: HashMap<ObjectId, (ObjectKind, Vec<u8>)> = HashMap::new();
+        local.read_in_storage_order(&ids, &mut |id, kind, bytes| {
+            read.insert(*id, (kind, bytes.to_vec()));
+            Ok(())
+        })?;
+        let mut w = StreamWriter::new(Vec::new())?;
+        for item in batch {
+            let (kind, bytes) = read
+                .get(&item.id)
+                .ok_or(podstore::Error::MissingObject(item.id))?;
+            w.object(*kind, &item.id, bytes)?;
+        }
+        let (stats, pack) = w.finish()?;
+        remote.upload(&pack)?;
+        sent.fetch_add(stats.objects, Ordering::Relaxed);
+        raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
+        wire.fetch_add(pack.len() as u64, Ordering::Relaxed);
+        progress.advance(batch.iter().map(|i| i.size).sum());
+        Ok(())
+    })?;
+    summary.objects_sent = sent.into_inner();
+    summary.bytes_sent = raw.into_inner();
+    summary.wire_bytes = wire.into_inner();
+    let mut expected = base;
+    for v in to_push {
+        let Some(commit) = v.commit else { continue };
+        let created = remote.create_version(
+            name,
+            &CreateVersion {
+                version: v.version,
+                commit,
+                expected_latest: expected,
+            },
+        );
+        match created {
+            Ok(_) => {}
+            Err(RemoteError::Conflict { message, latest }) => {
+                return Err(SyncError::Remote(RemoteError::Conflict {
+                    message: format!(
+                        "{message} (the objects sent stay on the remote; nothing was overwritten)"
+                    ),
+                    latest,
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        summary.versions.push(v.version);
+        expected = Some(v.version);
+    }
+    Ok(summary)
+}
+
+/// Pulls `pod` (a version, or the latest) into the local pod `into` (default: the same name),
+/// under the remote's version number.
+pub fn pull(
+    local: &Store,
+    remote: &dyn Remote,
+    pod: &PodRef,
+    into: Option<&str>,
+    opts: Options,
+    progress: &dyn Progress,
+) -> SyncResult<PullSummary> {
+    let name = pod.name.as_str();
+    let local_name = into.unwrap_or(name);
+    podstore::validate_name(local_name)?;
+    let theirs = remote.versions(name)?.versions;
+    let wanted = match pod.version {
+        None => theirs.last(),
+        Some(n) => theirs.iter().find(|v| v.version == n),
+    }
+    .ok_or_else(|| {
+        RemoteError::NotFound(format!(
+            "pod {name:?} has no version {} on the remote (it has {})",
+            pod.version.unwrap_or(0),
+            theirs
+                .iter()
+                .map(|v| v.version.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let commit = wanted
+        .commit
+        .ok_or_else(|| RemoteError::NotFound("the version was deleted".into()))?;
+    let mine = local_versions(local, local_name)?;
+    if let Some((n, here, there)) = divergence(&mine, &theirs) {
+        let suggestion = format!("{name}-remote");
+        return Err(SyncError::Diverged {
+            message: format!(
+                "local pod {local_name:?} and the remote's pod {name:?} diverged: version {n} is {here} here and {there} on the remote; pull it under a new name: podstack pod pull {name} --as {suggestion}"
+            ),
+            suggestion,
+        });
+    }
+    let mut summary = PullSummary {
+        pod: format!("{name}:{}", wanted.version),
+        local_pod: format!("{local_name}:{}", wanted.version),
+        remote: remote.describe(),
+        version: wanted.version,
+        commit: commit.0.to_hex(),
+        ..PullSummary::default()
+    };
+    if mine
+        .iter()
+        .any(|v| v.version == wanted.version && v.commit == Some(commit))
+    {
+        summary.up_to_date = true;
+        return Ok(summary);
+    }
+    let listing = remote.listing(name, wanted.version)?;
+    if listing.commit != commit {
+        return Err(RemoteError::Failed(format!(
+            "the remote changed version {} of {name:?} while pulling",
+            wanted.version
+        ))
+        .into());
+    }
+    summary.objects_total = listing.objects.len() as u64;
+    let mut items = Vec::new();
+    for (id, kind, size) in &listing.objects {
+        if !local.contains(id)? {
+            let kind = ObjectKind::from_u8(*kind).ok_or_else(|| {
+                RemoteError::Failed(format!(
+                    "the remote listed an object of unknown kind {kind}"
+                ))
+            })?;
+            items.push(Item {
+                id: *id,
+                kind,
+                size: *size,
+            });
+        }
+    }
+    progress.begin(items.iter().map(|i| i.size).sum());
+    let received = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    run_batches(&items, opts, &|batch: &[Item]| {
+        let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
+        let stream = remote.download(&ids)?;
+        let staging = local.stage_with_level(opts.pull_level);
+        let limits = StreamLimits {
+            max_objects: ids.len() as u64,
+            max_raw_bytes: 4 << 30,
+        };
+        let (_, got) = transfer::read_stream(&stream[..], &staging, limits)?;
+        let want: HashSet<&ObjectId> = ids.iter().collect();
+        if got.len() != ids.len() || !got.iter().all(|id| want.contains(id)) {
+            return Err(RemoteError::Failed(
+                "the remote sent other objects than those asked for".into(),
+            )
+            .into());
+        }
+        staging.commit()?;
+        received.fetch_add(got.len() as u64, Ordering::Relaxed);
+        bytes.fetch_add(stream.len() as u64, Ordering::Relaxed);
+        progress.advance(batch.iter().map(|i| i.size).sum());
+        Ok(())
+    })?;
+    summary.objects_received = received.into_inner();
+    summary.bytes_received = bytes.into_inner();
+    // Everything the version reaches must now be here before it is recorded.
+    let check = transfer::reachable(local, &[commit], &HashSet::new(), false)?;
+    for (id, _) in &check.objects {
+        if !local.contains(id)? {
+            return Err(podstore::Error::MissingObject(*id).into());
+        }
+    }
+    local.import_version(local_name, wanted.version, commit)?;
+    Ok(summary)
+}
+
+/// An object to move.
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    id: ObjectId,
+    kind: ObjectKind,
+    size: u64,
+}
+
+/// Cuts `items` (children first) into batches of about `target` bytes without separating a
+/// chunk list from the run of blobs just before it (its chunks), unless that run alone is
+/// larger than `target`: then the run is cut and the list goes into the returned last batch.
+fn plan_batches(items: &[Item], target: u64) -> (Vec<Vec<Item>>, Vec<Item>) {
+    let mut batches = Vec::new();
+    let mut last = Vec::new();
+    let mut cur: Vec<Item> = Vec::new();
+    let mut cur_size = 0u64;
+    let flush = |cur: &mut Vec<Item>, cur_size: &mut u64, batches: &mut Vec<Vec<Item>>| {
+        if !cur.is_empty() {
+            batches.push(std::mem::take(cur));
+            *cur_size = 0;
+        }
+    };
+    let mut i = 0;
+    while i < items.len() {
+        let mut j = i;
+        while j < items.len() && items[j].kind == ObjectKind::Blob {
+            j += 1;
+        }
+        let unit_end = if j < items.len() && items[j].kind == ObjectKind::Chunks && j > i {
+            j + 1
+        } else {
+            i + 1
+        };
+        let unit = &items[i..unit_end];
+        let size: u64 = unit.iter().map(|it| it.size).sum();
+        if size > target && unit.len() > 1 {
+            let (list, chunks) = unit
+                .split_last()
+                .expect("works because the unit has two items");
+            for it in chunks {
+                if cur_size >= target {
+                    flush(&mut cur, &mut cur_size, &mut batches);
+                }
+                cur.push(*it);
+                cur_size += it.size;
+            }
+            last.push(*list);
+        } else {
+            if cur_size + size > target {
+                flush(&mut cur, &mut cur_size, &mut batches);
+            }
+            cur.extend_from_slice(unit);
+            cur_size += size;
+        }
+        i = unit_end;
+    }
+    flush(&mut cur, &mut cur_size, &mut batches);
+    (batches, last)
+}
+
+/// Whether a failed batch may succeed once the other batches have landed.
+fn retryable(e: &SyncError) -> bool {
+    matches!(
+        e,
+        SyncError::Remote(RemoteError::Invalid(_))
+            | SyncError::Local(podstore::Error::InvalidArchive(_))
+    )
+}
+
+/// Runs `f` on every batch, `opts.parallel` at a time; then, one by one, the batches that
+/// failed for want of objects of other batches, and the chunk lists held back.
+fn run_batches(
+    items: &[Item],
+    opts: Options,
+    f: &(dyn Fn(&[Item]) -> SyncResult<()> + Sync),
+) -> SyncResult<()> {
+    let (batches, last) = plan_batches(items, opts.batch_bytes.max(1));
+    let queue = Mutex::new(batches.into_iter().collect::<VecDeque<_>>());
+    let retry: Mutex<Vec<Vec<Item>>> = Mutex::new(Vec::new());
+    let failed: Mutex<Option<SyncError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..opts.parallel.max(1) {
+            s.spawn(|| {
+                loop {
+                    if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let Some(batch) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                        return;
+                    };
+                    match f(&batch) {
+                        Ok(()) => {}
+                        Err(e) if retryable(&e) => {
+                            if let Ok(mut r) = retry.lock() {
+                                r.push(batch);
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut slot) = failed.lock() {
+                                slot.get_or_insert(e);
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    for batch in retry.into_inner().unwrap_or_default() {
+        f(&batch)?;
+    }
+    if !last.is_empty() {
+        f(&last)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: u8, kind: ObjectKind, size: u64) -> Item {
+        Item {
+            id: ObjectId([n; 32]),
+            kind,
+            size,
+        }
+    }
+
+    use crate::repo::Repo;
+    use crate::storage::DirStorage;
+    use podstore::{Commit, CommitOptions, Document, Entry, Expect, StatePath, put_blob, tree};
+    use serde_json::json;
+
+    /// Commits a state of `n` objects (one of them large), with `seed` changing `changed` of them.
+    fn commit_state(store: &Store, pod: &str, seed: u64, changed: usize) -> CommitId {
+        let mut entries = Vec::new();
+        for i in 0..40usize {
+            let tweak = if i >= 40 - changed { seed } else { 0 };
+            let len = if i == 0 { 600_000 } else { 3000 };
+            let body: Vec<u8> = (0..len)
+                .map(|k| ((k * 131 + i * 7) as u64 ^ tweak) as u8)
+                .collect();
+            let b = put_blob(store, &body).expect("blob").blob;
+            let d = Document::new(
+                json!({"schema": "s3.object/1", "i": i, "body": podstore::blob_ref(&b)}),
+            )
+            .expect("doc");
+            let path = StatePath::parse(&format!("000000000000/us-east-1/s3/object/b/k{i}"))
+                .expect("path");
+            entries.push((path, Entry::store_doc(store, &d).expect("doc")));
+        }
+        let root = tree::build(store, entries).expect("tree");
+        let c = Commit::new(store, root, CommitOptions::default())
+            .expect("commit")
+            .store(store)
+            .expect("store");
+        store.flush().expect("flush");
+        store.create_version(pod, c, Expect::Any).expect("version");
+        c
+    }
+
+    fn opts() -> Options {
+        Options {
+            parallel: 3,
+            batch_bytes: 64 << 10,
+            pull_level: 1,
+        }
+    }
+
+    #[test]
+    fn push_pull_share_a_pod_and_send_only_what_is_missing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let remote = Repo::open(Box::new(
+            DirStorage::open(dir.path().join("remote")).expect("dir"),
+        ))
+        .expect("repo");
+        let a = Store::open(dir.path().join("a")).expect("a");
+        let b = Store::open(dir.path().join("b")).expect("b");
+        let c1 = commit_state(&a, "p", 0, 0);
+        let p = PodRef::parse("p").expect("ref");
+        let first = push(&a, &remote, &p, opts(), &Quiet).expect("push");
+        assert_eq!(first.versions, vec![1]);
+        assert!(first.objects_sent > 40);
+        assert!(
+            push(&a, &remote, &p, opts(), &Quiet)
+                .expect("again")
+                .up_to_date
+        );
+        let pulled = pull(&b, &remote, &p, None, opts(), &Quiet).expect("pull");
+        assert_eq!(pulled.objects_received, pulled.objects_total);
+        assert_eq!(b.resolve(&p).expect("b has it"), (1, c1));
+        // B changes 2 of 40 objects and pushes: a small part travels.
+        let c2 = commit_state(&b, "p", 99, 2);
+        let second = push(&b, &remote, &p, opts(), &Quiet).expect("push 2");
+        assert_eq!(second.versions, vec![2]);
+        assert!(
+            second.bytes_sent * 5 < first.bytes_sent,
+            "{second:?} vs {first:?}"
+        );
+        // A is behind now: its own new version is refused until it pulls.
+        commit_state(&a, "p", 7, 1);
+        let err = push(&a, &remote, &p, opts(), &Quiet).expect_err("diverged");
+        assert!(matches!(err, SyncError::Diverged { .. }), "{err}");
+        let err = pull(&a, &remote, &p, None, opts(), &Quiet).expect_err("diverged");
+        assert!(err.to_string().contains("--as p-remote"), "{err}");
+        let into = pull(&a, &remote, &p, Some("p-remote"), opts(), &Quiet).expect("pull as");
+        assert_eq!(into.local_pod, "p-remote:2");
+        assert_eq!(
+            a.resolve(&PodRef::parse("p-remote:2").expect("r"))
+                .expect("v")
+                .1,
+            c2
+        );
+    }
+
+    #[test]
+    fn an_interrupted_push_resumes_without_resending() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let remote = Repo::open(Box::new(
+            DirStorage::open(dir.path().join("remote")).expect("dir"),
+        ))
+        .expect("repo");
+        let a = Store::open(dir.path().join("a")).expect("a");
+        commit_state(&a, "p", 0, 0);
+        let p = PodRef::parse("p").expect("ref");
+        // Land some of the objects as an interrupted push would have.
+        let c = a.resolve(&p).expect("resolve").1;
+        let all = transfer::reachable(&a, &[c], &HashSet::new(), false).expect("reach");
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        w.objects_from(&a, &all.objects[..20]).expect("objects");
+        remote
+            .receive_pack(&w.finish().expect("finish").1)
+            .expect("pack");
+        let done = push(&a, &remote, &p, opts(), &Quiet).expect("push");
+        assert_eq!(done.objects_sent, all.objects.len() as u64 - 20);
+    }
+
+    #[test]
+    fn batches_keep_chunks_with_their_list_unless_too_big() {
+        use ObjectKind::{Blob, Chunks, Document, Tree};
+        let items = vec![
+            item(1, Document, 10),
+            item(2, Blob, 40),
+            item(3, Blob, 40),
+            item(4, Chunks, 1),
+            item(5, Blob, 200),
+            item(6, Blob, 200),
+            item(7, Chunks, 1),
+            item(8, Tree, 5),
+        ];
+        let (batches, last) = plan_batches(&items, 100);
+        let ids: Vec<Vec<u8>> = batches
+            .iter()
+            .map(|b| b.iter().map(|i| i.id.0[0]).collect())
+            .collect();
+        // The small blob (2, 3 + list 4) stays whole; the big one (5, 6) is cut and its list
+        // (7) goes last.
+        assert!(
+            ids.iter()
+                .any(|b| b.contains(&2) && b.contains(&3) && b.contains(&4))
+        );
+        assert_eq!(last.iter().map(|i| i.id.0[0]).collect::<Vec<_>>(), vec![7]);
+        assert!(!ids.iter().any(|b| b.contains(&5) && b.contains(&6)));
+        let total: usize = batches.iter().map(Vec::len).sum::<usize>() + last.len();
+        assert_eq!(total, items.len());
+    }
+}
