@@ -120,6 +120,26 @@ pub enum Command {
     /// The local pod store: verify, gc.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Remotes to push pods to and pull them from: add, list, remove.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Store the token of a podstack-remote server (checked with the server first).
+    ///
+    /// The token goes to the OS keyring (Secret Service) when there is one, else to
+    /// credentials.json in the configuration directory (mode 0600). PODSTACK_KEYRING
+    /// (auto, secret-service, file) forces the choice; PODSTACK_TOKEN overrides stored tokens.
+    Login {
+        /// The remote [default: default_remote, or the only remote].
+        name: Option<String>,
+        /// Read the token from stdin instead of asking on the terminal.
+        #[arg(long)]
+        token_stdin: bool,
+    },
+    /// Remove a remote's stored token (from the OS keyring and credentials.json).
+    Logout {
+        /// The remote [default: default_remote, or the only remote].
+        name: Option<String>,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -182,15 +202,22 @@ pub enum PodCommand {
         #[arg(short, long)]
         yes: bool,
     },
-    /// List the pods of the local store.
+    /// List the pods of the local store (or of a remote).
     #[command(visible_alias = "ls")]
-    List,
-    /// List the versions of a pod.
+    List {
+        /// Act on this remote instead of the local store (no NAME: the default remote).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        remote: Option<String>,
+    },
+    /// List the versions of a pod (in the local store, or on a remote).
     Versions {
         /// The pod.
         name: String,
+        /// Act on this remote instead of the local store (no NAME: the default remote).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        remote: Option<String>,
     },
-    /// Delete a pod (all versions) or one version (`name:N`).
+    /// Delete a pod (all versions) or one version (`name:N`), locally or on a remote.
     #[command(visible_alias = "rm")]
     Delete {
         /// `name` (every version) or `name:N`.
@@ -199,6 +226,39 @@ pub enum PodCommand {
         /// Do not ask for confirmation (required when stdin is not a terminal).
         #[arg(short, long)]
         yes: bool,
+        /// Act on this remote instead of the local store (no NAME: the default remote).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        remote: Option<String>,
+    },
+    /// Send a pod version, and the local versions between the remote's latest and it, to a
+    /// remote: only objects the remote lacks travel.
+    Push {
+        /// `name` (latest version) or `name:N`.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The remote [default: config default_remote, or the only remote].
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
+    },
+    /// Fetch a pod version from a remote into the local store (same version number); only
+    /// objects the store lacks travel.
+    Pull {
+        /// `name` (latest version) or `name:N`.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The remote [default: config default_remote, or the only remote].
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
+        /// Store it as this local pod (when the local pod of the same name diverged).
+        #[arg(long = "as", value_name = "NAME")]
+        into: Option<String>,
+        /// Then load it into the running emulator.
+        #[arg(long)]
+        inject: bool,
+        /// How --inject merges [env: MERGE_STRATEGY] [config: merge_strategy] [default:
+        /// account-region-merge].
+        #[arg(long, value_enum, requires = "inject")]
+        strategy: Option<StrategyArg>,
     },
     /// What changed from REF to REF2, or to the running emulator when REF2 is omitted.
     Diff {
@@ -273,6 +333,28 @@ pub enum StoreCommand {
     Verify,
     /// Remove objects no pod version or snapshot needs (needs the store alone).
     Gc,
+}
+
+/// `remote …`.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote: http(s)://HOST[:PORT][/PATH] (a podstack-remote server) or
+    /// s3://BUCKET[/PREFIX] (a bucket used directly, with the AWS credentials).
+    Add {
+        /// Its name (the rules of pod names).
+        name: String,
+        /// Where it is (no credentials in the URL: use `podstack login`).
+        url: String,
+    },
+    /// List the remotes and where each token comes from (env, keyring, file, none).
+    #[command(visible_alias = "ls")]
+    List,
+    /// Remove a remote (and its stored token).
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The remote.
+        name: String,
+    },
 }
 
 #[cfg(test)]

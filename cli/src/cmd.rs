@@ -6,6 +6,7 @@
 //! - `pod`: commit, inject, list, versions, delete, diff, export, import, inspect.
 //! - `state`: export, import, reset of the running emulator.
 //! - `store`: verify, gc, and the helpers every store-using command shares.
+//! - `remote`: remote add, list, remove; login and logout.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,8 @@ use crate::plan::Action;
 
 pub mod daemon;
 pub mod pod;
+pub mod remote;
+pub mod share;
 pub mod state;
 pub mod store;
 
@@ -40,6 +43,18 @@ pub fn run(ctx: &mut Ctx<'_>, action: Action) -> Result<()> {
         Action::List => pod::list(ctx),
         Action::Versions { name } => pod::versions(ctx, &name),
         Action::Delete { pod, yes } => pod::delete(ctx, &pod, yes),
+        Action::RemotePods { remote } => share::list(ctx, remote.as_deref()),
+        Action::RemoteVersions { remote, name } => share::versions(ctx, remote.as_deref(), &name),
+        Action::RemoteDelete { remote, pod, yes } => {
+            share::delete(ctx, remote.as_deref(), &pod, yes)
+        }
+        Action::Push { remote, pod } => share::push(ctx, remote.as_deref(), &pod),
+        Action::Pull {
+            remote,
+            pod,
+            into,
+            inject,
+        } => share::pull(ctx, remote.as_deref(), &pod, into.as_deref(), inject),
         Action::Diff { from, to } => pod::diff(ctx, &from, to.as_ref()),
         Action::Export { pod, output } => pod::export(ctx, &pod, &output),
         Action::Import { file, name } => pod::import(ctx, &file, name.as_deref()),
@@ -53,6 +68,11 @@ pub fn run(ctx: &mut Ctx<'_>, action: Action) -> Result<()> {
         Action::StateReset { services } => state::reset(ctx, services.as_deref()),
         Action::Verify => store::verify(ctx),
         Action::Gc => store::gc(ctx),
+        Action::RemoteAdd { name, url } => remote::add(ctx, &name, &url),
+        Action::RemoteList => remote::list(ctx),
+        Action::RemoteRemove { name } => remote::remove(ctx, &name),
+        Action::Login { name, token_stdin } => remote::login(ctx, name.as_deref(), token_stdin),
+        Action::Logout { name } => remote::logout(ctx, name.as_deref()),
         Action::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::args::Cli::command();
@@ -78,6 +98,13 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Creates the temporary file beside `dest`.
     pub fn create(dest: &Path) -> Result<Self> {
+        Self::create_with_mode(dest, 0o666)
+    }
+
+    /// Like [`AtomicFile::create`], with these permission bits (before the umask) from the
+    /// start: `0o600` for a file only its owner may read.
+    pub fn create_with_mode(dest: &Path, mode: u32) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt as _;
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
@@ -87,10 +114,13 @@ impl AtomicFile {
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| CliError::usage(format!("{} is not a file name", dest.display())))?;
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        // A leftover of a crashed run would keep its old permission bits.
+        let _ = std::fs::remove_file(&tmp);
         let file = std::fs::File::options()
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(mode)
             .open(&tmp)
             .map_err(|e| {
                 let kind = if e.kind() == std::io::ErrorKind::NotFound {

@@ -25,6 +25,8 @@ pub enum Kind {
     Invalid,
     /// A wait ran out of time.
     Timeout,
+    /// A remote refused the credentials: no token, an unknown one, or a role too low.
+    Refused,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Self::Unreachable => 5,
             Self::Invalid => 6,
             Self::Timeout => 7,
+            Self::Refused => 8,
         }
     }
 }
@@ -210,11 +213,12 @@ Exit codes:
   0  success
   1  general error (I/O, unexpected answers)
   2  usage: bad arguments or configuration
-  3  not found: pod, version, file, log
-  4  conflict: concurrent version, store in use, already running
-  5  emulator not reachable / not running
+  3  not found: pod, version, file, log, remote
+  4  conflict: concurrent version, store in use, already running, remote exists
+  5  emulator or remote server not reachable / not running
   6  invalid or corrupt input (archive, store, state refused by the emulator)
-  7  timed out (wait, stop)";
+  7  timed out (wait, stop)
+  8  refused by a remote: no token, an unknown one, or a role too low";
 
 #[cfg(test)]
 mod tests {

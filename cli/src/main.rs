@@ -1,6 +1,6 @@
 //! `podstack`: the command line. The emulator's lifecycle (`start`, `stop`, `status`,
-//! `logs`, `wait`), pods (`pod …`), the running state (`state …`) and the local store
-//! (`store …`).
+//! `logs`, `wait`), pods (`pod …`), the running state (`state …`), the local store
+//! (`store …`), and remotes (`remote …`, `login`, `logout`: [`remote`], [`credentials`]).
 //!
 //! Parsing happens in two stages: clap structures ([`args`]), then a resolved [`plan`] that
 //! folds in the environment, the configuration file ([`config`]) and the terminal. Handlers
@@ -17,12 +17,14 @@ mod args;
 mod client;
 mod cmd;
 mod config;
+mod credentials;
 mod error;
-mod http;
+use remote_server::http;
 mod inspect;
 mod output;
 mod plan;
 mod progress;
+mod remote;
 
 fn main() -> ExitCode {
     let cli = match args::Cli::try_parse() {

@@ -11,10 +11,14 @@ use std::path::{Path, PathBuf};
 
 use podstore::{PodRef, Strategy};
 
-use crate::args::{Cli, Command, Format, PodCommand, StartArgs, StateCommand, StoreCommand};
+use crate::args::{
+    Cli, Command, Format, PodCommand, RemoteCommand, StartArgs, StateCommand, StoreCommand,
+};
 use crate::config::{self, Config};
+use crate::credentials;
 use crate::error::{CliError, Result};
 use crate::http::Endpoint;
+use crate::remote::{self, RemoteUrl};
 
 /// The default endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4566";
@@ -124,6 +128,8 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     /// Its settings.
     pub config: Config,
+    /// Tokens: `PODSTACK_TOKEN`, `PODSTACK_KEYRING`, whether there is a D-Bus session.
+    pub credentials: credentials::Options,
 }
 
 impl Settings {
@@ -147,8 +153,12 @@ impl Settings {
             stdout_tty: false,
             progress: false,
             interactive: false,
-            config_path: None,
+            config_path: Some(data_dir.join("config").join("config.yaml")),
             config: Config::default(),
+            credentials: credentials::Options {
+                backend: credentials::Backend::File,
+                ..credentials::Options::default()
+            },
         }
     }
 
@@ -263,6 +273,45 @@ pub enum Action {
         /// No questions.
         yes: bool,
     },
+    /// `pod list --remote`.
+    RemotePods {
+        /// Which remote (None: the default).
+        remote: Option<String>,
+    },
+    /// `pod versions NAME --remote`.
+    RemoteVersions {
+        /// Which remote (None: the default).
+        remote: Option<String>,
+        /// The pod.
+        name: String,
+    },
+    /// `pod delete REF --remote`.
+    RemoteDelete {
+        /// Which remote (None: the default).
+        remote: Option<String>,
+        /// What.
+        pod: PodRef,
+        /// No questions.
+        yes: bool,
+    },
+    /// `pod push`.
+    Push {
+        /// Which remote (None: the default).
+        remote: Option<String>,
+        /// What.
+        pod: PodRef,
+    },
+    /// `pod pull`.
+    Pull {
+        /// Which remote (None: the default).
+        remote: Option<String>,
+        /// What.
+        pod: PodRef,
+        /// The local pod name (None: the same).
+        into: Option<String>,
+        /// Inject afterwards with this strategy.
+        inject: Option<Strategy>,
+    },
     /// `pod diff`.
     Diff {
         /// Old side.
@@ -316,6 +365,32 @@ pub enum Action {
     Verify,
     /// `store gc`.
     Gc,
+    /// `remote add`.
+    RemoteAdd {
+        /// Name (validated).
+        name: String,
+        /// Where (parsed).
+        url: RemoteUrl,
+    },
+    /// `remote list`.
+    RemoteList,
+    /// `remote remove`.
+    RemoteRemove {
+        /// Name.
+        name: String,
+    },
+    /// `login`.
+    Login {
+        /// The remote (None = the default one).
+        name: Option<String>,
+        /// Read the token from stdin.
+        token_stdin: bool,
+    },
+    /// `logout`.
+    Logout {
+        /// The remote (None = the default one).
+        name: Option<String>,
+    },
     /// `completions`.
     Completions {
         /// Which shell.
@@ -377,6 +452,16 @@ pub fn resolve(cli: Cli, env: &Env, term: Terminal) -> Result<Plan> {
             "--format tree is for `pod inspect`; use --format table or --format json",
         ));
     }
+    let credentials = credentials::Options {
+        env_token: env.get(credentials::TOKEN_VAR),
+        backend: match env.get("PODSTACK_KEYRING") {
+            Some(v) => v.parse().map_err(|e: String| {
+                CliError::usage(e).hint("unset PODSTACK_KEYRING to pick the store automatically")
+            })?,
+            None => credentials::Backend::Auto,
+        },
+        session_bus: env.get("DBUS_SESSION_BUS_ADDRESS").is_some(),
+    };
     let settings = Settings {
         endpoint,
         data_dir,
@@ -390,6 +475,7 @@ pub fn resolve(cli: Cli, env: &Env, term: Terminal) -> Result<Plan> {
         interactive: term.stdin && term.stderr,
         config_path,
         config,
+        credentials,
     };
     let strategy = |s: Option<crate::args::StrategyArg>| s.map_or(default_strategy, Strategy::from);
     let action = match cli.command {
@@ -403,6 +489,22 @@ pub fn resolve(cli: Cli, env: &Env, term: Terminal) -> Result<Plan> {
             timeout: seconds(timeout)?,
         },
         Command::Completions { shell } => Action::Completions { shell },
+        Command::Remote(r) => match r {
+            RemoteCommand::Add { name, url } => {
+                remote::validate_name(&name)?;
+                let url = RemoteUrl::parse(&url).map_err(|e| {
+                    CliError::usage(e).hint(
+                        "a remote is http(s)://HOST[:PORT][/PATH] (a podstack-remote server) \
+                         or s3://BUCKET[/PREFIX]",
+                    )
+                })?;
+                Action::RemoteAdd { name, url }
+            }
+            RemoteCommand::List => Action::RemoteList,
+            RemoteCommand::Remove { name } => Action::RemoteRemove { name },
+        },
+        Command::Login { name, token_stdin } => Action::Login { name, token_stdin },
+        Command::Logout { name } => Action::Logout { name },
         Command::Store(StoreCommand::Verify) => Action::Verify,
         Command::Store(StoreCommand::Gc) => Action::Gc,
         Command::State(s) => match s {
@@ -442,8 +544,11 @@ pub fn resolve(cli: Cli, env: &Env, term: Terminal) -> Result<Plan> {
                 dry_run,
                 yes,
             },
-            PodCommand::List => Action::List,
-            PodCommand::Versions { name } => {
+            PodCommand::List { remote: None } => Action::List,
+            PodCommand::List { remote: Some(r) } => Action::RemotePods {
+                remote: remote_name(r)?,
+            },
+            PodCommand::Versions { name, remote } => {
                 if name.contains(':') {
                     return Err(CliError::usage(format!(
                         "`pod versions` takes a pod name, not a version: try `podstack pod versions {}`",
@@ -451,12 +556,52 @@ pub fn resolve(cli: Cli, env: &Env, term: Terminal) -> Result<Plan> {
                     )));
                 }
                 podstore::validate_name(&name)?;
-                Action::Versions { name }
+                match remote {
+                    None => Action::Versions { name },
+                    Some(r) => Action::RemoteVersions {
+                        remote: remote_name(r)?,
+                        name,
+                    },
+                }
             }
-            PodCommand::Delete { reference, yes } => Action::Delete {
+            PodCommand::Delete {
+                reference,
+                yes,
+                remote: None,
+            } => Action::Delete {
                 pod: pod_ref(&reference)?,
                 yes,
             },
+            PodCommand::Delete {
+                reference,
+                yes,
+                remote: Some(r),
+            } => Action::RemoteDelete {
+                remote: remote_name(r)?,
+                pod: pod_ref(&reference)?,
+                yes,
+            },
+            PodCommand::Push { reference, remote } => Action::Push {
+                remote: remote.map(remote_name).transpose()?.flatten(),
+                pod: pod_ref(&reference)?,
+            },
+            PodCommand::Pull {
+                reference,
+                remote,
+                into,
+                inject,
+                strategy: s,
+            } => {
+                if let Some(n) = &into {
+                    podstore::validate_name(n)?;
+                }
+                Action::Pull {
+                    remote: remote.map(remote_name).transpose()?.flatten(),
+                    pod: pod_ref(&reference)?,
+                    into,
+                    inject: inject.then(|| strategy(s)),
+                }
+            }
             PodCommand::Diff { from, to } => Action::Diff {
                 from: pod_ref(&from)?,
                 to: to.as_deref().map(pod_ref).transpose()?,
@@ -542,6 +687,15 @@ fn seconds(v: f64) -> Result<f64> {
 }
 
 /// Parses `name` or `name:N`.
+/// A `--remote` value: empty (the flag alone) means the default remote.
+fn remote_name(r: String) -> Result<Option<String>> {
+    if r.is_empty() {
+        return Ok(None);
+    }
+    crate::remote::validate_name(&r)?;
+    Ok(Some(r))
+}
+
 pub fn pod_ref(s: &str) -> Result<PodRef> {
     PodRef::parse(s).map_err(|e| {
         CliError::from(e).hint("a pod reference is NAME (the latest version) or NAME:N (version N)")
@@ -692,10 +846,36 @@ mod tests {
             (&["pod", "list", "--endpoint", "https://x"], &[]),
             (&["pod", "inject", "p1"], &[("MERGE_STRATEGY", "nope")]),
             (&["stop", "--timeout=-1"], &[]),
+            (&["remote", "add", "a b", "http://h"], &[]),
+            (&["remote", "add", "r", "http://u:p@h"], &[]),
+            (&["remote", "add", "r", "oci://registry/x"], &[]),
+            (&["remote", "list"], &[("PODSTACK_KEYRING", "kwallet")]),
         ] {
             let e = plan(args, env).expect_err("must fail");
             assert_eq!(e.kind.exit_code(), 2, "{args:?}: {}", e.message);
         }
+        let p = plan(
+            &["login", "--token-stdin"],
+            &[
+                ("PODSTACK_TOKEN", "t"),
+                ("PODSTACK_KEYRING", "secret-service"),
+                ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/x"),
+            ],
+        )
+        .expect("plan");
+        assert_eq!(p.settings.credentials.env_token.as_deref(), Some("t"));
+        assert_eq!(
+            p.settings.credentials.backend,
+            credentials::Backend::SecretService
+        );
+        assert!(p.settings.credentials.session_bus);
+        assert!(matches!(
+            p.action,
+            Action::Login {
+                name: None,
+                token_stdin: true
+            }
+        ));
         let e = plan(&["pod", "commit", "p1", "-s", "s4"], &[]).expect_err("typo");
         assert!(e.message.contains("did you mean \"s3\""), "{}", e.message);
     }

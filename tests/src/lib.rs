@@ -18,6 +18,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod remote;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,6 +30,16 @@ pub fn workspace_root() -> PathBuf {
 
 /// The `podstack` binary of this workspace's debug build.
 pub fn podstack_binary() -> PathBuf {
+    workspace_binary("podstack", "podstack")
+}
+
+/// The `podstack-remote` binary of this workspace's debug build.
+pub fn remote_binary() -> PathBuf {
+    workspace_binary("podstack-remote", "remote-server")
+}
+
+/// A binary of this workspace's debug build (`package` builds it).
+fn workspace_binary(name: &str, package: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {
@@ -38,10 +50,10 @@ pub fn podstack_binary() -> PathBuf {
             }
         })
         .unwrap_or_else(|| workspace_root().join("target"));
-    let bin = target.join("debug").join("podstack");
+    let bin = target.join("debug").join(name);
     assert!(
         bin.is_file(),
-        "{} does not exist: run `cargo build -p podstack` first (tests/run does)",
+        "{} does not exist: run `cargo build -p {package}` first (tests/run does)",
         bin.display()
     );
     warn_if_stale(&bin);
@@ -57,12 +69,12 @@ fn warn_if_stale(bin: &Path) {
             return;
         };
         let root = workspace_root();
-        let newer = ["cli/src", "emulator/src", "podstore/src"]
+        let newer = ["cli/src", "emulator/src", "podstore/src", "remote-server/src"]
             .iter()
             .find_map(|d| newer_file(&root.join(d), built));
         if let Some(file) = newer {
             eprintln!(
-                "WARNING: {} is newer than {}: run `cargo build -p podstack` to test the \
+                "WARNING: {} is newer than {}: run `cargo build -p podstack -p remote-server` to test the \
                  current code",
                 file.display(),
                 bin.display()
@@ -404,7 +416,8 @@ impl CliRun {
 }
 
 /// `podstack` with a clean environment: data in `home`, the emulator at `endpoint`, no
-/// configuration file, no inherited `PODSTACK_*`, `MERGE_STRATEGY` or `NO_COLOR`.
+/// configuration file, no inherited `PODSTACK_*`, `MERGE_STRATEGY`, `NO_COLOR` or D-Bus
+/// session (so no real keyring).
 pub fn podstack_command(home: &Path, endpoint: &str) -> Command {
     let mut c = Command::new(podstack_binary());
     for k in [
@@ -417,6 +430,10 @@ pub fn podstack_command(home: &Path, endpoint: &str) -> Command {
         "PERSISTENCE",
         "XDG_CONFIG_HOME",
         "XDG_DATA_HOME",
+        // Never a developer's real token or desktop keyring.
+        "PODSTACK_TOKEN",
+        "PODSTACK_KEYRING",
+        "DBUS_SESSION_BUS_ADDRESS",
     ] {
         c.env_remove(k);
     }

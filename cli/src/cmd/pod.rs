@@ -492,23 +492,30 @@ pub fn delete(ctx: &mut Ctx<'_>, pod: &PodRef, yes: bool) -> Result<()> {
         Some(n) => format!("version {n} of pod {:?}", pod.name),
         None => format!("pod {:?} and its {} version(s)", pod.name, versions.len()),
     };
-    if !yes {
-        if !ctx.settings.interactive {
-            return Err(
-                CliError::usage(format!("refusing to delete {what} without confirmation"))
-                    .hint("pass -y (--yes) to delete without a question"),
-            );
-        }
-        if !ctx.confirm(&format!("delete {what}? This cannot be undone"))? {
-            return Err(CliError::general("aborted; nothing was deleted"));
-        }
-    }
+    confirm_delete(ctx, &what, yes)?;
     match pod.version {
         Some(n) => store.delete_version(&pod.name, n)?,
         None => store.delete_pod(&pod.name)?,
     }
     let js = json!({"pod": pod.name, "deleted_versions": versions});
     ctx.emit(&js, |w, _| writeln!(w, "deleted {what}"))
+}
+
+/// Asks before deleting `what` unless `yes`; refuses without a terminal to ask on.
+pub fn confirm_delete(ctx: &mut Ctx<'_>, what: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !ctx.settings.interactive {
+        return Err(
+            CliError::usage(format!("refusing to delete {what} without confirmation"))
+                .hint("pass -y (--yes) to delete without a question"),
+        );
+    }
+    if !ctx.confirm(&format!("delete {what}? This cannot be undone"))? {
+        return Err(CliError::general("aborted; nothing was deleted"));
+    }
+    Ok(())
 }
 
 /// `pod diff REF [REF2]`.

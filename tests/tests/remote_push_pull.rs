@@ -1,0 +1,482 @@
+//! Team sharing end to end: two users (two emulators, two `PODSTACK_HOME`s) share pods
+//! through a real `podstack-remote` with the real `podstack` CLI: byte-identical state after a
+//! pull, a 1%-change push sending a small fraction, concurrent pushes (one wins, nothing is
+//! lost), tokens refused by name, a push resumed after the server was killed, a corrupt upload
+//! refused, and the S3 backend (on podstack's own S3) and an `s3://` remote used directly.
+
+use std::path::Path;
+use std::process::Command;
+
+use e2e::remote::RemoteServer;
+use e2e::{CliRun, Emulator, http, podstack_command, pseudo_random};
+use serde_json::Value;
+
+/// `podstack ARGS` for the user of `emu`, with a token (or none) in `PODSTACK_TOKEN`.
+fn user(emu: &Emulator, token: Option<&str>, args: &[&str]) -> CliRun {
+    user_cmd(emu, token, &[], args)
+}
+
+fn user_cmd(emu: &Emulator, token: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> CliRun {
+    let mut c: Command = podstack_command(&emu.data_dir(), &emu.endpoint);
+    c.env_remove("PODSTACK_TOKEN")
+        .env("PODSTACK_KEYRING", "file");
+    if let Some(t) = token {
+        c.env("PODSTACK_TOKEN", t);
+    }
+    c.envs(env.iter().copied());
+    let out = c.args(args).output().expect("run podstack");
+    CliRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(r: CliRun, what: &str) -> CliRun {
+    assert_eq!(r.code, 0, "{what} failed:\n{}\n{}", r.stdout, r.stderr);
+    r
+}
+
+fn json_ok(emu: &Emulator, token: Option<&str>, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    ok(user(emu, token, &all), &args.join(" ")).json()
+}
+
+fn put(emu: &Emulator, path: &str, body: &[u8]) {
+    let r = emu.http("PUT", path, &[], body);
+    assert_eq!(r.status, 200, "PUT {path}: {}", r.text());
+}
+
+fn get(emu: &Emulator, path: &str) -> Vec<u8> {
+    let r = emu.http("GET", path, &[], b"");
+    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+    r.body
+}
+
+/// A bucket of 100 objects (one of 3 MiB) plus a queue: the pod every test shares.
+fn seed(emu: &Emulator) {
+    put(emu, "/shared", b"");
+    for i in 0..99u64 {
+        put(emu, &format!("/shared/obj-{i}"), &pseudo_random(20_000, i));
+    }
+    put(emu, "/shared/big", &pseudo_random(3 << 20, 1000));
+    let r = emu.http(
+        "POST",
+        "/",
+        &[
+            ("x-amz-target", "AmazonSQS.CreateQueue"),
+            ("content-type", "application/x-amz-json-1.0"),
+        ],
+        br#"{"QueueName":"jobs"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn add_remote(emu: &Emulator, url: &str) {
+    ok(
+        user(emu, None, &["remote", "add", "team", url]),
+        "remote add",
+    );
+}
+
+fn server(dir: &Path) -> RemoteServer {
+    RemoteServer::start(&dir.join("remote-storage"), dir)
+}
+
+#[test]
+fn two_users_share_a_pod_and_a_small_change_sends_little() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = server(dir.path());
+    let alice = srv.token("alice", "write");
+    let bob = srv.token("bob", "write");
+    let a = Emulator::start();
+    let b = Emulator::start();
+    seed(&a);
+    ok(
+        user(&a, None, &["pod", "commit", "p1", "-m", "seed"]),
+        "commit",
+    );
+    add_remote(&a, &srv.url);
+    add_remote(&b, &srv.url);
+
+    let first = json_ok(&a, Some(&alice), &["pod", "push", "p1", "--remote", "team"]);
+    assert_eq!(first["versions"], serde_json::json!([1]), "{first}");
+    let first_bytes = first["bytes_sent"].as_u64().expect("bytes");
+    assert!(first_bytes > 3 << 20, "{first}");
+
+    // Bob pulls and injects: the same state, byte for byte.
+    let pulled = json_ok(
+        &b,
+        Some(&bob),
+        &["pod", "pull", "p1", "--remote", "team", "--inject"],
+    );
+    assert_eq!(pulled["version"], 1, "{pulled}");
+    assert_eq!(get(&b, "/shared/big"), pseudo_random(3 << 20, 1000));
+    assert_eq!(get(&b, "/shared/obj-42"), pseudo_random(20_000, 42));
+    ok(user(&b, None, &["pod", "commit", "check"]), "commit check");
+    let d = json_ok(&b, None, &["pod", "diff", "p1:1", "check"]);
+    assert_eq!(d["changes"], serde_json::json!([]), "{d}");
+
+    // Bob changes one object of 100 and pushes version 2: a small fraction travels.
+    put(&b, "/shared/obj-7", &pseudo_random(20_000, 7777));
+    ok(
+        user(&b, None, &["pod", "commit", "p1", "-m", "fix"]),
+        "commit 2",
+    );
+    let second = json_ok(&b, Some(&bob), &["pod", "push", "p1", "--remote", "team"]);
+    assert_eq!(second["versions"], serde_json::json!([2]), "{second}");
+    let second_bytes = second["bytes_sent"].as_u64().expect("bytes");
+    assert!(
+        second_bytes * 20 < first_bytes,
+        "a 1% change sent {second_bytes} bytes after {first_bytes}"
+    );
+
+    // Alice pulls version 2; listing and versions show both, with who pushed them.
+    let again = json_ok(&a, Some(&alice), &["pod", "pull", "p1", "--remote", "team"]);
+    assert_eq!(again["version"], 2);
+    assert!(again["bytes_received"].as_u64().expect("bytes") * 20 < first_bytes);
+    let versions = json_ok(
+        &a,
+        Some(&alice),
+        &["pod", "versions", "p1", "--remote", "team"],
+    );
+    let v = versions.as_array().expect("array");
+    assert_eq!(v.len(), 2, "{versions}");
+    assert_eq!(v[1]["pushed_by"], "bob");
+    let pods = json_ok(&a, Some(&alice), &["pod", "list", "--remote", "team"]);
+    assert_eq!(pods[0]["name"], "p1", "{pods}");
+    let local = json_ok(&a, None, &["pod", "versions", "p1"]);
+    assert_eq!(local.as_array().map(Vec::len), Some(2), "{local}");
+}
+
+#[test]
+fn concurrent_pushes_one_wins_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = server(dir.path());
+    let t = srv.token("team", "write");
+    let a = Emulator::start();
+    let b = Emulator::start();
+    seed(&a);
+    ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
+    add_remote(&a, &srv.url);
+    add_remote(&b, &srv.url);
+    ok(
+        user(&a, Some(&t), &["pod", "push", "p1", "--remote", "team"]),
+        "push",
+    );
+    ok(
+        user(
+            &b,
+            Some(&t),
+            &["pod", "pull", "p1", "--remote", "team", "--inject"],
+        ),
+        "pull",
+    );
+    put(&a, "/shared/a-only", b"from a");
+    put(&b, "/shared/b-only", b"from b");
+    ok(user(&a, None, &["pod", "commit", "p1"]), "commit a");
+    ok(user(&b, None, &["pod", "commit", "p1"]), "commit b");
+    let (ra, rb) = std::thread::scope(|s| {
+        let ha = s.spawn(|| user(&a, Some(&t), &["pod", "push", "p1", "--remote", "team"]));
+        let hb = s.spawn(|| user(&b, Some(&t), &["pod", "push", "p1", "--remote", "team"]));
+        (ha.join().expect("push a"), hb.join().expect("push b"))
+    });
+    let (winner, loser) = match (ra.code, rb.code) {
+        (0, 4) => (&a, &rb),
+        (4, 0) => (&b, &ra),
+        _ => panic!(
+            "expected one push to win and one to conflict:\nA {} {}\nB {} {}",
+            ra.code, ra.stderr, rb.code, rb.stderr
+        ),
+    };
+    assert!(loser.stderr.contains("pull"), "{}", loser.stderr);
+    // The remote holds the winner's version 2; the loser still has its own.
+    let c = Emulator::start();
+    add_remote(&c, &srv.url);
+    ok(
+        user(
+            &c,
+            Some(&t),
+            &["pod", "pull", "p1", "--remote", "team", "--inject"],
+        ),
+        "pull c",
+    );
+    let winner_file = if std::ptr::eq(winner, &a) {
+        "/shared/a-only"
+    } else {
+        "/shared/b-only"
+    };
+    assert!(get(&c, winner_file).starts_with(b"from"));
+    for emu in [&a, &b] {
+        let v = json_ok(emu, None, &["pod", "versions", "p1"]);
+        assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    }
+}
+
+#[test]
+fn tokens_are_checked_and_roles_enforced() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = server(dir.path());
+    let reader = srv.token("ci", "read");
+    let writer = srv.token("dev", "write");
+    let a = Emulator::start();
+    put(&a, "/bkt", b"");
+    ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
+    add_remote(&a, &srv.url);
+
+    let none = user(&a, None, &["pod", "push", "p1", "--remote", "team"]);
+    assert_eq!(none.code, 8, "{}", none.stderr);
+    assert!(none.stderr.contains("podstack login"), "{}", none.stderr);
+    let wrong = user(
+        &a,
+        Some("pst_0000"),
+        &["pod", "push", "p1", "--remote", "team"],
+    );
+    assert_eq!(wrong.code, 8, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("not known"), "{}", wrong.stderr);
+    let ro = user(
+        &a,
+        Some(&reader),
+        &["pod", "push", "p1", "--remote", "team"],
+    );
+    assert_eq!(ro.code, 8, "{}", ro.stderr);
+    assert!(ro.stderr.contains("role read"), "{}", ro.stderr);
+    ok(
+        user(
+            &a,
+            Some(&writer),
+            &["pod", "push", "p1", "--remote", "team"],
+        ),
+        "push",
+    );
+    // Read may list; only admin may delete.
+    let pods = json_ok(&a, Some(&reader), &["pod", "list", "--remote", "team"]);
+    assert_eq!(pods.as_array().map(Vec::len), Some(1));
+    let del = user(
+        &a,
+        Some(&writer),
+        &["pod", "delete", "p1", "--remote", "team", "-y"],
+    );
+    assert_eq!(del.code, 8, "{}", del.stderr);
+    let admin = srv.token("boss", "admin");
+    ok(
+        user(
+            &a,
+            Some(&admin),
+            &["pod", "delete", "p1", "--remote", "team", "-y"],
+        ),
+        "delete",
+    );
+    let gone = user(
+        &a,
+        Some(&reader),
+        &["pod", "versions", "p1", "--remote", "team"],
+    );
+    assert_eq!(gone.code, 3, "{}", gone.stderr);
+    // Revoked tokens stop working.
+    let revoked = srv
+        .admin(&["token", "revoke", "dev"])
+        .output()
+        .expect("revoke");
+    assert!(revoked.status.success());
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let after = user(
+        &a,
+        Some(&writer),
+        &["pod", "push", "p1", "--remote", "team"],
+    );
+    assert_eq!(after.code, 8, "{}", after.stderr);
+}
+
+#[test]
+fn a_push_interrupted_by_a_server_crash_resumes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut srv = server(dir.path());
+    let t = srv.token("dev", "write");
+    let a = Emulator::start();
+    put(&a, "/big", b"");
+    for i in 0..40u64 {
+        put(&a, &format!("/big/o{i}"), &pseudo_random(1 << 20, i));
+    }
+    ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
+    add_remote(&a, &srv.url);
+    let slow = [
+        ("PODSTACK_TRANSFER_BATCH_BYTES", "1048576"),
+        ("PODSTACK_TRANSFER_PARALLEL", "1"),
+    ];
+    let packs = dir.path().join("remote-storage").join("packs");
+    let landed = || {
+        std::fs::read_dir(&packs)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".idx"))
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    let first = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            user_cmd(
+                &a,
+                Some(&t),
+                &slow,
+                &["pod", "push", "p1", "--remote", "team"],
+            )
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while landed() < 5 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        srv.kill();
+        h.join().expect("push")
+    });
+    assert_eq!(
+        first.code, 5,
+        "an unreachable remote: {}\n{}",
+        first.stdout, first.stderr
+    );
+    let before = landed();
+    assert!(before >= 5, "packs landed before the crash: {before}");
+    srv.restart();
+    let args = ["pod", "push", "p1", "--remote", "team", "--format", "json"];
+    let done = ok(user_cmd(&a, Some(&t), &slow, &args), "push again").json();
+    let sent = done["objects_sent"].as_u64().expect("sent");
+    let total = done["objects_considered"].as_u64().expect("total");
+    assert!(sent < total, "the second push resent everything: {done}");
+    assert_eq!(done["versions"], serde_json::json!([1]));
+    let b = Emulator::start();
+    add_remote(&b, &srv.url);
+    ok(
+        user(
+            &b,
+            Some(&t),
+            &["pod", "pull", "p1", "--remote", "team", "--inject"],
+        ),
+        "pull",
+    );
+    assert_eq!(get(&b, "/big/o39"), pseudo_random(1 << 20, 39));
+}
+
+#[test]
+fn a_corrupt_upload_is_refused_and_nothing_stored() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = server(dir.path());
+    let t = srv.token("dev", "write");
+    let auth = format!("Bearer {t}");
+    let o = podstore::MemObjects::new();
+    let id = podstore::Objects::put(&o, podstore::ObjectKind::Blob, b"hello").expect("put");
+    let mut w = podstore::transfer::StreamWriter::new(Vec::new()).expect("w");
+    // The bytes do not match the id they claim.
+    w.object(podstore::ObjectKind::Blob, &id, b"HELLO")
+        .expect("frame");
+    let (_, bad) = w.finish().expect("finish");
+    for body in [bad.as_slice(), b"not a stream at all".as_slice()] {
+        let r = http(
+            srv.port,
+            "POST",
+            "/v1/packs",
+            &[("authorization", auth.as_str())],
+            body,
+        )
+        .expect("request");
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(r.text().contains("\"invalid\""), "{}", r.text());
+    }
+    let packs = dir.path().join("remote-storage").join("packs");
+    let stored = std::fs::read_dir(&packs).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        stored,
+        0,
+        "a refused pack left files in {}",
+        packs.display()
+    );
+    let no_token = http(srv.port, "POST", "/v1/packs", &[], b"x").expect("request");
+    assert_eq!(no_token.status, 401);
+}
+
+#[test]
+fn the_s3_backend_and_a_direct_s3_remote_share_pods() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // podstack's own S3 holds the bucket.
+    let s3 = Emulator::start();
+    put(&s3, "/team-pods", b"");
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let srv = RemoteServer::start_with(
+        "s3://team-pods/server",
+        &["--s3-endpoint", &s3.endpoint],
+        &env,
+        dir.path(),
+    );
+    let t = srv.token("dev", "write");
+    let a = Emulator::start();
+    let b = Emulator::start();
+    seed(&a);
+    ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
+    add_remote(&a, &srv.url);
+    add_remote(&b, &srv.url);
+    ok(
+        user(&a, Some(&t), &["pod", "push", "p1", "--remote", "team"]),
+        "push via s3 backend",
+    );
+    ok(
+        user(
+            &b,
+            Some(&t),
+            &["pod", "pull", "p1", "--remote", "team", "--inject"],
+        ),
+        "pull",
+    );
+    assert_eq!(get(&b, "/shared/big"), pseudo_random(3 << 20, 1000));
+
+    // The same bucket used directly, without a server.
+    let direct: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("AWS_ENDPOINT_URL", s3.endpoint.as_str())])
+        .collect();
+    ok(
+        user_cmd(
+            &a,
+            None,
+            &direct,
+            &["remote", "add", "bucket", "s3://team-pods/direct"],
+        ),
+        "remote add s3",
+    );
+    ok(
+        user_cmd(
+            &a,
+            None,
+            &direct,
+            &["pod", "push", "p1", "--remote", "bucket"],
+        ),
+        "direct push",
+    );
+    let c = Emulator::start();
+    ok(
+        user_cmd(
+            &c,
+            None,
+            &direct,
+            &["remote", "add", "bucket", "s3://team-pods/direct"],
+        ),
+        "remote add s3",
+    );
+    ok(
+        user_cmd(
+            &c,
+            None,
+            &direct,
+            &["pod", "pull", "p1", "--remote", "bucket", "--inject"],
+        ),
+        "direct pull",
+    );
+    assert_eq!(get(&c, "/shared/obj-3"), pseudo_random(20_000, 3));
+}
