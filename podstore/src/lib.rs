@@ -39,6 +39,8 @@ mod pack;
 mod path;
 mod pods;
 mod store;
+#[doc(hidden)]
+pub mod testkit;
 pub mod transfer;
 pub mod tree;
 

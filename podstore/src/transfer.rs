@@ -526,38 +526,13 @@ fn read_varint<R: Read>(r: &mut R) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blob::put_blob;
-    use crate::commit::CommitOptions;
-    use crate::document::{Document, blob_ref};
     use crate::object::MemObjects;
-    use crate::path::StatePath;
-    use crate::tree::Entry;
-    use serde_json::json;
-
-    fn commit_with(o: &MemObjects, n: u64, body_len: usize) -> CommitId {
-        let body: Vec<u8> = (0..body_len).map(|i| (i * 7 + n as usize) as u8).collect();
-        let b = put_blob(o, &body).expect("blob").blob;
-        let d = Document::new(json!({"schema": "s3.object/1", "n": n, "body": blob_ref(&b)}))
-            .expect("doc");
-        let e = Entry::store_doc(o, &d).expect("store");
-        let root = tree::build(
-            o,
-            vec![(
-                StatePath::parse(&format!("a/r/s3/object/k{n}")).expect("p"),
-                e,
-            )],
-        )
-        .expect("build");
-        Commit::new(o, root, CommitOptions::default())
-            .expect("c")
-            .store(o)
-            .expect("store")
-    }
+    use crate::testkit::one_object_commit;
 
     #[test]
     fn stream_round_trip_moves_exactly_the_reachable_objects() {
         let src = MemObjects::new();
-        let c = commit_with(&src, 1, 600_000);
+        let c = one_object_commit(&src, 1, 600_000);
         let r = reachable(&src, &[c], &HashSet::new(), false).expect("reachable");
         assert_eq!(r.objects.last().map(|o| o.0), Some(c.0));
         let mut w = StreamWriter::new(Vec::new()).expect("w");
@@ -578,8 +553,8 @@ mod tests {
     #[test]
     fn exclude_skips_what_the_other_side_has() {
         let o = MemObjects::new();
-        let c1 = commit_with(&o, 1, 10);
-        let c2 = commit_with(&o, 2, 10);
+        let c1 = one_object_commit(&o, 1, 10);
+        let c2 = one_object_commit(&o, 2, 10);
         let have = have_set(&o, &[c1]).expect("have");
         let r = reachable(&o, &[c2], &have, false).expect("reachable");
         assert!(r.objects.iter().all(|(id, _)| !have.contains(id)));
@@ -589,7 +564,7 @@ mod tests {
     #[test]
     fn tampered_truncated_and_random_streams_are_refused() {
         let src = MemObjects::new();
-        let c = commit_with(&src, 1, 1000);
+        let c = one_object_commit(&src, 1, 1000);
         let r = reachable(&src, &[c], &HashSet::new(), false).expect("reachable");
         let mut w = StreamWriter::new(Vec::new()).expect("w");
         w.objects_from(&src, &r.objects).expect("objects");

@@ -671,30 +671,9 @@ fn decode_index(pack: &str, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)>> {
 mod tests {
     use super::*;
     use crate::storage::DirStorage;
+    use podstore::MemObjects;
+    use podstore::testkit::one_object_commit;
     use podstore::transfer::StreamWriter;
-    use podstore::{CommitOptions, Document, Entry, MemObjects, StatePath, put_blob, tree};
-    use serde_json::json;
-
-    fn sample(o: &MemObjects, n: u64, body_len: usize) -> CommitId {
-        let body: Vec<u8> = (0..body_len).map(|i| (i * 31 + n as usize) as u8).collect();
-        let b = put_blob(o, &body).expect("blob").blob;
-        let d =
-            Document::new(json!({"schema": "s3.object/1", "n": n, "body": podstore::blob_ref(&b)}))
-                .expect("doc");
-        let e = Entry::store_doc(o, &d).expect("store");
-        let root = tree::build(
-            o,
-            vec![(
-                StatePath::parse(&format!("a/r/s3/object/k{n}")).expect("p"),
-                e,
-            )],
-        )
-        .expect("build");
-        Commit::new(o, root, CommitOptions::default())
-            .expect("c")
-            .store(o)
-            .expect("store")
-    }
 
     fn pack_of(o: &MemObjects, commits: &[CommitId]) -> Vec<u8> {
         let r = transfer::reachable(o, commits, &HashSet::new(), false).expect("reachable");
@@ -712,8 +691,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let r = repo(dir.path());
         let o = MemObjects::new();
-        let c1 = sample(&o, 1, 700_000);
-        let c2 = sample(&o, 2, 10);
+        let c1 = one_object_commit(&o, 1, 700_000);
+        let c2 = one_object_commit(&o, 2, 10);
         // A version whose objects are not there is refused.
         let err = r
             .create_version("p", 1, c1, None, "t")
@@ -767,7 +746,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let r = repo(dir.path());
         let o = MemObjects::new();
-        let c = sample(&o, 1, 5000);
+        let c = one_object_commit(&o, 1, 5000);
         let mut bytes = pack_of(&o, &[c]);
         let n = bytes.len();
         bytes[n - 20] ^= 0x40;

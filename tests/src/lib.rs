@@ -318,6 +318,19 @@ impl Emulator {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}\n--- log ---\n{}", self.log()))
     }
 
+    /// `PUT path` (an S3 bucket or object) that must answer 200.
+    pub fn put_ok(&self, path: &str, body: &[u8]) {
+        let r = self.http("PUT", path, &[], body);
+        assert_eq!(r.status, 200, "PUT {path}: {}", r.text());
+    }
+
+    /// `GET path` that must answer 200: the body.
+    pub fn get_ok(&self, path: &str) -> Vec<u8> {
+        let r = self.http("GET", path, &[], b"");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        r.body
+    }
+
     /// Runs `aws --endpoint-url … ARGS` with test credentials.
     pub fn aws(&self, args: &[&str]) -> Output {
         aws_command(&self.endpoint)

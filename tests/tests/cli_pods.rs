@@ -30,17 +30,6 @@ fn queues(emu: &Emulator) -> Vec<String> {
     names
 }
 
-fn put(emu: &Emulator, path: &str, body: &[u8]) {
-    let r = emu.http("PUT", path, &[], body);
-    assert_eq!(r.status, 200, "PUT {path}: {}", r.text());
-}
-
-fn get(emu: &Emulator, path: &str) -> Vec<u8> {
-    let r = emu.http("GET", path, &[], b"");
-    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
-    r.body
-}
-
 /// The seed's basic use case, with the aws CLI: state made by the CLI comes back, the 3 MB
 /// object byte for byte, after a commit, a stop and a fresh start.
 #[test]
@@ -139,12 +128,12 @@ fn basic_use_case_commit_restart_inject() {
 #[test]
 fn versions_diff_and_every_strategy() {
     let emu = Emulator::start();
-    put(&emu, "/bkt1", b"");
-    put(&emu, "/bkt1/k1", b"one");
+    emu.put_ok("/bkt1", b"");
+    emu.put_ok("/bkt1/k1", b"one");
     sqs(&emu, "CreateQueue", json!({"QueueName": "q1"}));
     emu.podstack_json(&["pod", "commit", "p1", "-m", "v1"]);
     sqs(&emu, "CreateQueue", json!({"QueueName": "q2"}));
-    put(&emu, "/bkt1/k1", b"two");
+    emu.put_ok("/bkt1/k1", b"two");
     let v2 = emu.podstack_json(&["pod", "save", "p1", "-m", "v2"]);
     assert_eq!(v2["version"], 2);
 
@@ -217,13 +206,13 @@ fn versions_diff_and_every_strategy() {
     // overwrite: exactly the pod.
     emu.podstack_ok(&["pod", "inject", "p1:1", "--strategy", "overwrite", "-y"]);
     assert_eq!(queues(&emu), ["q1"]);
-    assert_eq!(get(&emu, "/bkt1/k1"), b"one");
+    assert_eq!(emu.get_ok("/bkt1/k1"), b"one");
 
     // service-merge: union, the pod wins on the same resource.
     sqs(&emu, "CreateQueue", json!({"QueueName": "local"}));
     emu.podstack_ok(&["pod", "inject", "p1", "--strategy", "service-merge"]);
     assert_eq!(queues(&emu), ["local", "q1", "q2"]);
-    assert_eq!(get(&emu, "/bkt1/k1"), b"two");
+    assert_eq!(emu.get_ok("/bkt1/k1"), b"two");
 
     // account-region-merge (the default): the pod's (account, region, service) replaces ours.
     emu.podstack_ok(&["pod", "inject", "p1:1"]);
@@ -232,7 +221,7 @@ fn versions_diff_and_every_strategy() {
     // three-way against the last load (p1:1): local edits survive, the pod's changes apply,
     // both sides changing k1 is a conflict that keeps the local edit.
     sqs(&emu, "CreateQueue", json!({"QueueName": "mine"}));
-    put(&emu, "/bkt1/k1", b"local edit");
+    emu.put_ok("/bkt1/k1", b"local edit");
     let r = emu.podstack(&[
         "pod",
         "inject",
@@ -247,7 +236,7 @@ fn versions_diff_and_every_strategy() {
     assert_eq!(out["conflicts"].as_array().map(Vec::len), Some(1), "{out}");
     assert!(r.stderr.contains("conflict"), "{}", r.stderr);
     assert_eq!(queues(&emu), ["mine", "q1", "q2"]);
-    assert_eq!(get(&emu, "/bkt1/k1"), b"local edit");
+    assert_eq!(emu.get_ok("/bkt1/k1"), b"local edit");
 
     let status = emu.podstack_json(&["status"]);
     let loaded: Vec<&str> = status["loaded_pods"]
@@ -273,9 +262,9 @@ fn versions_diff_and_every_strategy() {
 #[test]
 fn export_import_round_trip_and_foreign_stores() {
     let emu = Emulator::start();
-    put(&emu, "/bkt1", b"");
+    emu.put_ok("/bkt1", b"");
     let body = pseudo_random(300_000, 7);
-    put(&emu, "/bkt1/blob", &body);
+    emu.put_ok("/bkt1/blob", &body);
     sqs(&emu, "CreateQueue", json!({"QueueName": "q1"}));
     let c = emu.podstack_json(&["pod", "commit", "p1"]);
     let tar = emu.scratch().join("p1.tar");
@@ -327,7 +316,7 @@ fn export_import_round_trip_and_foreign_stores() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["via"], "archive");
     assert_eq!(queues(&emu), ["q1"]);
-    assert!(get(&emu, "/bkt1/blob") == body);
+    assert!(emu.get_ok("/bkt1/blob") == body);
     // Commit from the foreign store: fetched as an archive, message kept.
     let r = run(&[
         "pod",
@@ -354,7 +343,7 @@ fn export_import_round_trip_and_foreign_stores() {
     emu.podstack_ok(&["state", "reset", "-s", "sqs"]);
     assert!(queues(&emu).is_empty());
     assert!(
-        get(&emu, "/bkt1/blob") == body,
+        emu.get_ok("/bkt1/blob") == body,
         "s3 untouched by an sqs reset"
     );
     let out = emu.podstack_json(&["state", "import", st_s, "--strategy", "service-merge"]);

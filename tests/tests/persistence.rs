@@ -12,11 +12,6 @@ const ON_REQUEST: &[(&str, &str)] = &[
 ];
 const MANUAL: &[(&str, &str)] = &[("PERSISTENCE", "1"), ("SNAPSHOT_SAVE_STRATEGY", "MANUAL")];
 
-fn put(emu: &Emulator, path: &str, body: &[u8]) {
-    let r = emu.http("PUT", path, &[], body);
-    assert_eq!(r.status, 200, "PUT {path}: {}", r.text());
-}
-
 fn get(emu: &Emulator, path: &str) -> (u16, Vec<u8>) {
     let r = emu.http("GET", path, &[], b"");
     (r.status, r.body)
@@ -41,7 +36,7 @@ fn sqs(emu: &Emulator, op: &str, input: serde_json::Value) -> serde_json::Value 
 #[test]
 fn kill_9_during_writes_loses_nothing_acknowledged() {
     let emu = Emulator::start_with_env(ON_REQUEST);
-    put(&emu, "/crash", b"");
+    emu.put_ok("/crash", b"");
     let url = sqs(
         &emu,
         "CreateQueue",
@@ -96,8 +91,8 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
 fn scheduled_saves_survive_a_crash() {
     let env = [("PERSISTENCE", "1"), ("SNAPSHOT_FLUSH_INTERVAL", "0.2")];
     let emu = Emulator::start_with_env(&env);
-    put(&emu, "/sched", b"");
-    put(&emu, "/sched/a", b"alpha");
+    emu.put_ok("/sched", b"");
+    emu.put_ok("/sched/a", b"alpha");
     let deadline = Instant::now() + Duration::from_secs(10);
     while emu.health()["persistence"]["status"]["last_snapshot"].is_null() {
         assert!(
@@ -118,11 +113,11 @@ fn on_shutdown_saves_on_sigterm_only() {
         ("SNAPSHOT_SAVE_STRATEGY", "ON_SHUTDOWN"),
     ];
     let emu = Emulator::start_with_env(&env);
-    put(&emu, "/shut", b"");
-    put(&emu, "/shut/kept", b"1");
+    emu.put_ok("/shut", b"");
+    emu.put_ok("/shut/kept", b"1");
     let emu = emu.stop_and_restart(&env);
     assert_eq!(get(&emu, "/shut/kept"), (200, b"1".to_vec()));
-    put(&emu, "/shut/lost", b"2");
+    emu.put_ok("/shut/lost", b"2");
     let emu = emu.kill_and_restart(&env);
     assert_eq!(
         get(&emu, "/shut/lost").0,
@@ -135,12 +130,12 @@ fn on_shutdown_saves_on_sigterm_only() {
 #[test]
 fn manual_saves_and_loads_through_the_endpoints() {
     let emu = Emulator::start_with_env(MANUAL);
-    put(&emu, "/man", b"");
-    put(&emu, "/man/a", b"a");
+    emu.put_ok("/man", b"");
+    emu.put_ok("/man/a", b"a");
     let emu = emu.kill_and_restart(MANUAL);
     assert_eq!(get(&emu, "/man/a").0, 404, "nothing was saved");
-    put(&emu, "/man", b"");
-    put(&emu, "/man/b", b"b");
+    emu.put_ok("/man", b"");
+    emu.put_ok("/man/b", b"b");
     let (status, lines) = post(&emu, "/_localstack/state/save", b"");
     assert_eq!(status, 200, "{lines}");
     assert!(
@@ -182,9 +177,9 @@ fn manual_saves_and_loads_through_the_endpoints() {
 #[test]
 fn pod_archives_round_trip_and_bad_ones_change_nothing() {
     let emu = Emulator::start();
-    put(&emu, "/pod", b"");
+    emu.put_ok("/pod", b"");
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    put(&emu, "/pod/big", &body);
+    emu.put_ok("/pod/big", &body);
     sqs(
         &emu,
         "CreateQueue",
@@ -229,10 +224,10 @@ fn pod_archives_round_trip_and_bad_ones_change_nothing() {
 #[test]
 fn a_damaged_snapshot_is_reported_and_the_emulator_still_starts() {
     let emu = Emulator::start_with_env(MANUAL);
-    put(&emu, "/dmg", b"");
-    put(&emu, "/dmg/first", b"1");
+    emu.put_ok("/dmg", b"");
+    emu.put_ok("/dmg/first", b"1");
     assert_eq!(post(&emu, "/_localstack/state/save", b"").0, 200);
-    put(&emu, "/dmg/second", b"2");
+    emu.put_ok("/dmg/second", b"2");
     assert_eq!(post(&emu, "/_localstack/state/save", b"").0, 200);
     let mut emu = emu;
     emu.terminate();
@@ -269,8 +264,8 @@ fn a_damaged_snapshot_is_reported_and_the_emulator_still_starts() {
 #[test]
 fn auto_load_pod_preseeds_from_the_local_store() {
     let emu = Emulator::start();
-    put(&emu, "/seed", b"");
-    put(&emu, "/seed/fixture", b"from the pod");
+    emu.put_ok("/seed", b"");
+    emu.put_ok("/seed/fixture", b"from the pod");
     let (status, text) = post(
         &emu,
         "/_podstack/state/commit",
@@ -307,14 +302,14 @@ fn auto_load_pod_preseeds_from_the_local_store() {
 #[test]
 fn native_import_dry_run_reports_and_changes_nothing() {
     let emu = Emulator::start();
-    put(&emu, "/nat1", b"");
+    emu.put_ok("/nat1", b"");
     let (_, text) = post(&emu, "/_podstack/state/commit", b"{}");
     let commit = serde_json::from_str::<serde_json::Value>(&text).expect("json")["commit"]
         .as_str()
         .expect("c")
         .to_owned();
     assert_eq!(post(&emu, "/_localstack/state/reset", b"").0, 200);
-    put(&emu, "/nat2", b"");
+    emu.put_ok("/nat2", b"");
     let (status, text) = post(
         &emu,
         &format!("/_podstack/state/import?commit={commit}&strategy=overwrite&dry_run=true"),
@@ -346,10 +341,10 @@ fn native_import_dry_run_reports_and_changes_nothing() {
 #[test]
 fn a_load_that_fails_half_way_changes_nothing() {
     let emu = Emulator::start();
-    put(&emu, "/half-a", b"");
+    emu.put_ok("/half-a", b"");
     let archive = emu.http("GET", "/_localstack/pods/state", &[], b"").body;
     assert_eq!(post(&emu, "/_localstack/state/reset", b"").0, 200);
-    put(&emu, "/half-b", b"");
+    emu.put_ok("/half-b", b"");
 
     let dir = tempfile::tempdir().expect("dir");
     let store = podstore::Store::open(dir.path()).expect("store");

@@ -43,24 +43,13 @@ fn json_ok(emu: &Emulator, token: Option<&str>, args: &[&str]) -> Value {
     ok(user(emu, token, &all), &args.join(" ")).json()
 }
 
-fn put(emu: &Emulator, path: &str, body: &[u8]) {
-    let r = emu.http("PUT", path, &[], body);
-    assert_eq!(r.status, 200, "PUT {path}: {}", r.text());
-}
-
-fn get(emu: &Emulator, path: &str) -> Vec<u8> {
-    let r = emu.http("GET", path, &[], b"");
-    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
-    r.body
-}
-
 /// A bucket of 100 objects (one of 3 MiB) plus a queue: the pod every test shares.
 fn seed(emu: &Emulator) {
-    put(emu, "/shared", b"");
+    emu.put_ok("/shared", b"");
     for i in 0..99u64 {
-        put(emu, &format!("/shared/obj-{i}"), &pseudo_random(20_000, i));
+        emu.put_ok(&format!("/shared/obj-{i}"), &pseudo_random(20_000, i));
     }
-    put(emu, "/shared/big", &pseudo_random(3 << 20, 1000));
+    emu.put_ok("/shared/big", &pseudo_random(3 << 20, 1000));
     let r = emu.http(
         "POST",
         "/",
@@ -80,6 +69,30 @@ fn add_remote(emu: &Emulator, url: &str) {
     );
 }
 
+/// Two users of the remote at `url`: A with the seeded pod p1 committed, B with nothing yet.
+fn two_users(url: &str) -> (Emulator, Emulator) {
+    let a = Emulator::start();
+    let b = Emulator::start();
+    seed(&a);
+    ok(
+        user(&a, None, &["pod", "commit", "p1", "-m", "seed"]),
+        "commit",
+    );
+    add_remote(&a, url);
+    add_remote(&b, url);
+    (a, b)
+}
+
+/// A pushes p1 with token `ta`; B pulls it with `tb` and injects it.
+fn share(a: &Emulator, ta: &str, b: &Emulator, tb: &str) {
+    ok(
+        user(a, Some(ta), &["pod", "push", "p1", "--remote", "team"]),
+        "push",
+    );
+    let pull = ["pod", "pull", "p1", "--remote", "team", "--inject"];
+    ok(user(b, Some(tb), &pull), "pull");
+}
+
 fn server(dir: &Path) -> RemoteServer {
     RemoteServer::start(&dir.join("remote-storage"), dir)
 }
@@ -90,15 +103,7 @@ fn two_users_share_a_pod_and_a_small_change_sends_little() {
     let srv = server(dir.path());
     let alice = srv.token("alice", "write");
     let bob = srv.token("bob", "write");
-    let a = Emulator::start();
-    let b = Emulator::start();
-    seed(&a);
-    ok(
-        user(&a, None, &["pod", "commit", "p1", "-m", "seed"]),
-        "commit",
-    );
-    add_remote(&a, &srv.url);
-    add_remote(&b, &srv.url);
+    let (a, b) = two_users(&srv.url);
 
     let first = json_ok(&a, Some(&alice), &["pod", "push", "p1", "--remote", "team"]);
     assert_eq!(first["versions"], serde_json::json!([1]), "{first}");
@@ -112,14 +117,14 @@ fn two_users_share_a_pod_and_a_small_change_sends_little() {
         &["pod", "pull", "p1", "--remote", "team", "--inject"],
     );
     assert_eq!(pulled["version"], 1, "{pulled}");
-    assert_eq!(get(&b, "/shared/big"), pseudo_random(3 << 20, 1000));
-    assert_eq!(get(&b, "/shared/obj-42"), pseudo_random(20_000, 42));
+    assert_eq!(b.get_ok("/shared/big"), pseudo_random(3 << 20, 1000));
+    assert_eq!(b.get_ok("/shared/obj-42"), pseudo_random(20_000, 42));
     ok(user(&b, None, &["pod", "commit", "check"]), "commit check");
     let d = json_ok(&b, None, &["pod", "diff", "p1:1", "check"]);
     assert_eq!(d["changes"], serde_json::json!([]), "{d}");
 
     // Bob changes one object of 100 and pushes version 2: a small fraction travels.
-    put(&b, "/shared/obj-7", &pseudo_random(20_000, 7777));
+    b.put_ok("/shared/obj-7", &pseudo_random(20_000, 7777));
     ok(
         user(&b, None, &["pod", "commit", "p1", "-m", "fix"]),
         "commit 2",
@@ -155,26 +160,10 @@ fn concurrent_pushes_one_wins_and_nothing_is_lost() {
     let dir = tempfile::tempdir().expect("tmp");
     let srv = server(dir.path());
     let t = srv.token("team", "write");
-    let a = Emulator::start();
-    let b = Emulator::start();
-    seed(&a);
-    ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
-    add_remote(&a, &srv.url);
-    add_remote(&b, &srv.url);
-    ok(
-        user(&a, Some(&t), &["pod", "push", "p1", "--remote", "team"]),
-        "push",
-    );
-    ok(
-        user(
-            &b,
-            Some(&t),
-            &["pod", "pull", "p1", "--remote", "team", "--inject"],
-        ),
-        "pull",
-    );
-    put(&a, "/shared/a-only", b"from a");
-    put(&b, "/shared/b-only", b"from b");
+    let (a, b) = two_users(&srv.url);
+    share(&a, &t, &b, &t);
+    a.put_ok("/shared/a-only", b"from a");
+    b.put_ok("/shared/b-only", b"from b");
     ok(user(&a, None, &["pod", "commit", "p1"]), "commit a");
     ok(user(&b, None, &["pod", "commit", "p1"]), "commit b");
     let (ra, rb) = std::thread::scope(|s| {
@@ -207,7 +196,7 @@ fn concurrent_pushes_one_wins_and_nothing_is_lost() {
     } else {
         "/shared/b-only"
     };
-    assert!(get(&c, winner_file).starts_with(b"from"));
+    assert!(c.get_ok(winner_file).starts_with(b"from"));
     for emu in [&a, &b] {
         let v = json_ok(emu, None, &["pod", "versions", "p1"]);
         assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
@@ -221,7 +210,7 @@ fn tokens_are_checked_and_roles_enforced() {
     let reader = srv.token("ci", "read");
     let writer = srv.token("dev", "write");
     let a = Emulator::start();
-    put(&a, "/bkt", b"");
+    a.put_ok("/bkt", b"");
     ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
     add_remote(&a, &srv.url);
 
@@ -295,9 +284,9 @@ fn a_push_interrupted_by_a_server_crash_resumes() {
     let mut srv = server(dir.path());
     let t = srv.token("dev", "write");
     let a = Emulator::start();
-    put(&a, "/big", b"");
+    a.put_ok("/big", b"");
     for i in 0..40u64 {
-        put(&a, &format!("/big/o{i}"), &pseudo_random(1 << 20, i));
+        a.put_ok(&format!("/big/o{i}"), &pseudo_random(1 << 20, i));
     }
     ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
     add_remote(&a, &srv.url);
@@ -357,7 +346,7 @@ fn a_push_interrupted_by_a_server_crash_resumes() {
         ),
         "pull",
     );
-    assert_eq!(get(&b, "/big/o39"), pseudo_random(1 << 20, 39));
+    assert_eq!(b.get_ok("/big/o39"), pseudo_random(1 << 20, 39));
 }
 
 #[test]
@@ -402,7 +391,7 @@ fn the_s3_backend_and_a_direct_s3_remote_share_pods() {
     let dir = tempfile::tempdir().expect("tmp");
     // podstack's own S3 holds the bucket.
     let s3 = Emulator::start();
-    put(&s3, "/team-pods", b"");
+    s3.put_ok("/team-pods", b"");
     let env = [
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -415,25 +404,9 @@ fn the_s3_backend_and_a_direct_s3_remote_share_pods() {
         dir.path(),
     );
     let t = srv.token("dev", "write");
-    let a = Emulator::start();
-    let b = Emulator::start();
-    seed(&a);
-    ok(user(&a, None, &["pod", "commit", "p1"]), "commit");
-    add_remote(&a, &srv.url);
-    add_remote(&b, &srv.url);
-    ok(
-        user(&a, Some(&t), &["pod", "push", "p1", "--remote", "team"]),
-        "push via s3 backend",
-    );
-    ok(
-        user(
-            &b,
-            Some(&t),
-            &["pod", "pull", "p1", "--remote", "team", "--inject"],
-        ),
-        "pull",
-    );
-    assert_eq!(get(&b, "/shared/big"), pseudo_random(3 << 20, 1000));
+    let (a, b) = two_users(&srv.url);
+    share(&a, &t, &b, &t);
+    assert_eq!(b.get_ok("/shared/big"), pseudo_random(3 << 20, 1000));
 
     // The same bucket used directly, without a server.
     let direct: Vec<(&str, &str)> = env
@@ -478,5 +451,5 @@ fn the_s3_backend_and_a_direct_s3_remote_share_pods() {
         ),
         "direct pull",
     );
-    assert_eq!(get(&c, "/shared/obj-3"), pseudo_random(20_000, 3));
+    assert_eq!(c.get_ok("/shared/obj-3"), pseudo_random(20_000, 3));
 }

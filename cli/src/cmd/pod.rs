@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
-use podstore::{Commit, CommitId, Expect, PodRef, Store, Strategy};
+use podstore::{Commit, CommitId, Expect, PodRef, PodSummary, Store, Strategy};
 use serde_json::{Value, json};
 
 use crate::client::{Client, Counts};
@@ -410,13 +410,6 @@ fn send_archive(
 pub fn list(ctx: &mut Ctx<'_>) -> Result<()> {
     let store = st::open(ctx.settings)?;
     let pods = store.pods()?;
-    let js: Vec<Value> = pods
-        .iter()
-        .map(|p| {
-            json!({"name": p.name, "latest": p.latest, "versions": p.versions,
-                   "last_change": p.last_change, "last_change_time": output::time(p.last_change)})
-        })
-        .collect();
     if pods.is_empty() && !ctx.settings.json {
         ctx.note(format!(
             "no pods in {} yet; `podstack pod commit NAME` makes one",
@@ -424,6 +417,18 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<()> {
         ));
         return Ok(());
     }
+    emit_pods(ctx, &pods, "LAST CHANGE")
+}
+
+/// Prints pods as JSON or a table whose time column is headed `when`.
+pub fn emit_pods(ctx: &mut Ctx<'_>, pods: &[PodSummary], when: &str) -> Result<()> {
+    let js: Vec<Value> = pods
+        .iter()
+        .map(|p| {
+            json!({"name": p.name, "latest": p.latest, "versions": p.versions,
+                   "last_change": p.last_change, "last_change_time": output::time(p.last_change)})
+        })
+        .collect();
     ctx.emit(&Value::Array(js), |w, s| {
         let rows: Vec<Vec<String>> = pods
             .iter()
@@ -436,7 +441,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<()> {
                 ]
             })
             .collect();
-        output::table(w, s, &["NAME", "LATEST", "VERSIONS", "LAST CHANGE"], &rows)
+        output::table(w, s, &["NAME", "LATEST", "VERSIONS", when], &rows)
     })
 }
 

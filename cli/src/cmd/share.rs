@@ -3,7 +3,7 @@
 //! `remote_server::sync`.
 
 use indicatif::ProgressBar;
-use podstore::{PodRef, Strategy};
+use podstore::{PodRef, PodSummary, Strategy};
 use remote_server::client::{HttpRemote, Remote as RemoteApi, RemoteError};
 use remote_server::repo::Repo;
 use remote_server::storage::S3Storage;
@@ -221,27 +221,16 @@ pub fn list(ctx: &mut Ctx<'_>, remote: Option<&str>) -> Result<()> {
         ));
         return Ok(());
     }
-    let js: Vec<Value> = pods
-        .iter()
-        .map(|p| {
-            json!({"name": p.name, "latest": p.latest, "versions": p.versions,
-                   "last_change": p.updated, "last_change_time": output::time(p.updated)})
+    let pods: Vec<PodSummary> = pods
+        .into_iter()
+        .map(|p| PodSummary {
+            name: p.name,
+            latest: p.latest,
+            versions: p.versions,
+            last_change: p.updated,
         })
         .collect();
-    ctx.emit(&Value::Array(js), |w, s| {
-        let rows: Vec<Vec<String>> = pods
-            .iter()
-            .map(|p| {
-                vec![
-                    p.name.clone(),
-                    p.latest.to_string(),
-                    p.versions.to_string(),
-                    output::time(p.updated),
-                ]
-            })
-            .collect();
-        output::table(w, s, &["NAME", "LATEST", "VERSIONS", "LAST PUSH"], &rows)
-    })
+    crate::cmd::pod::emit_pods(ctx, &pods, "LAST PUSH")
 }
 
 /// `pod versions NAME --remote NAME`.
