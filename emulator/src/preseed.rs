@@ -1,8 +1,13 @@
-//! Preseeding at start: `AUTO_LOAD_POD=name,name:3` loads pods from the local pod store, in
-//! order, with `MERGE_STRATEGY` (default `account-region-merge`); then the init directory
-//! (`$PODSTACK_HOME/init-pods.d`): `*.txt` files list pod references one per line (`#`
-//! comments), then `*.tar` files are pod archives (`pod export`). Each later source merges
+//! Preseeding at start: `AUTO_LOAD_POD=name,name:3,team/name` loads pods from the local pod
+//! store (or, written `REMOTE/NAME[:N]`, from a remote), in order, with `MERGE_STRATEGY`
+//! (default `account-region-merge`); then the init directory (`$PODSTACK_HOME/init-pods.d`):
+//! `*.txt` files list pod references one per line (`#` comments; LocalStack's `name,remote`
+//! names a remote), then `*.tar` files are pod archives (`pod export`). Each later source merges
 //! over the earlier ones.
+//!
+//! The emulator reads only its own store: `podstack start` pulls remote seeds into it first
+//! ([`Seed::Remote`] becomes [`Seed::Pod`]); a remote seed that reaches the gateway unpulled is
+//! reported and skipped.
 //!
 //! With `PERSISTENCE=1` preseeding happens only when there is no snapshot yet (the first
 //! start): after that the persisted state, which started from the pods, is what comes back.
@@ -30,24 +35,46 @@ pub enum Seed {
     Pod(PodRef),
     /// A pod archive file.
     Archive(PathBuf),
+    /// A pod of a remote (by the remote's name), to be pulled into the store first.
+    Remote {
+        /// The remote's name.
+        remote: String,
+        /// The pod there.
+        pod: PodRef,
+    },
 }
 
-/// Parses `AUTO_LOAD_POD` (comma separated references).
+/// Parses `AUTO_LOAD_POD`: comma separated `NAME[:N]` or `REMOTE/NAME[:N]`.
 pub fn parse_auto_load(v: &str) -> Result<Vec<Seed>, String> {
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| parse_ref(s).map(Seed::Pod))
+        .map(|s| match s.split_once('/') {
+            Some((remote, pod)) => remote_seed(remote, pod),
+            None => pod_ref(s).map(Seed::Pod),
+        })
+        .map(|r| r.map_err(|e| format!("AUTO_LOAD_POD: {e}")))
         .collect()
 }
 
-fn parse_ref(s: &str) -> Result<PodRef, String> {
-    if let Some((_, remote)) = s.split_once(',') {
-        return Err(format!(
-            "{s:?}: loading from remote {remote:?} is not supported yet; pull the pod first"
-        ));
+/// Parses a line of an init-directory list: `NAME[:N]` or LocalStack's `NAME[:N],REMOTE`.
+fn parse_line(s: &str) -> Result<Seed, String> {
+    match s.split_once(',') {
+        Some((pod, remote)) => remote_seed(remote.trim(), pod.trim()),
+        None => pod_ref(s).map(Seed::Pod),
     }
-    PodRef::parse(s).map_err(|e| format!("AUTO_LOAD_POD: {e}"))
+}
+
+fn remote_seed(remote: &str, pod: &str) -> Result<Seed, String> {
+    podstore::validate_name(remote).map_err(|e| format!("remote name {remote:?}: {e}"))?;
+    Ok(Seed::Remote {
+        remote: remote.to_owned(),
+        pod: pod_ref(pod)?,
+    })
+}
+
+fn pod_ref(s: &str) -> Result<PodRef, String> {
+    PodRef::parse(s).map_err(|e| e.to_string())
 }
 
 /// The seeds of an init directory: pods listed in `*.txt` (sorted by file name), then
@@ -69,9 +96,7 @@ pub fn scan_init_dir(dir: &Path) -> Result<Vec<Seed>, String> {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
         {
-            out.push(Seed::Pod(
-                parse_ref(line).map_err(|e| format!("{}: {e}", f.display()))?,
-            ));
+            out.push(parse_line(line).map_err(|e| format!("{}: {e}", f.display()))?);
         }
     }
     out.extend(
@@ -111,6 +136,11 @@ impl Gateway {
                     crate::pods::archive_name(&imported).unwrap_or_else(|| p.display().to_string());
                 (imported.commit, name)
             }
+            Seed::Remote { remote, .. } => {
+                return Err(StateError::store(format!(
+                    "remote {remote:?} was not pulled from (start podstack with `podstack start`, which pulls remote pods first)"
+                )));
+            }
         };
         let report = self.import_commit(commit, strategy, false, Some(name))?;
         Ok(format!(
@@ -125,6 +155,7 @@ fn describe(s: &Seed) -> String {
     match s {
         Seed::Pod(r) => format!("pod {r}"),
         Seed::Archive(p) => format!("archive {}", p.display()),
+        Seed::Remote { remote, pod } => format!("pod {pod} of remote {remote}"),
     }
 }
 
@@ -134,15 +165,24 @@ mod tests {
 
     #[test]
     fn auto_load_and_init_dir() {
-        let seeds = parse_auto_load("p1, p2:3,").expect("parse");
-        assert_eq!(seeds.len(), 2);
+        let seeds = parse_auto_load("p1, p2:3,team/p5:2").expect("parse");
+        assert_eq!(seeds.len(), 3);
+        assert_eq!(
+            seeds[2],
+            Seed::Remote {
+                remote: "team".into(),
+                pod: PodRef::parse("p5:2").expect("ref")
+            }
+        );
         assert!(parse_auto_load("bad name").is_err());
+        assert!(parse_auto_load("bad remote/p1").is_err());
         let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(dir.path().join("b.txt"), "# fixtures\np3\n\np4:2\n").expect("write");
+        std::fs::write(dir.path().join("b.txt"), "# fixtures\np3\n\np4:2, team\n").expect("write");
         std::fs::write(dir.path().join("a.tar"), b"x").expect("write");
         std::fs::write(dir.path().join("ignored.md"), b"x").expect("write");
         let seeds = scan_init_dir(dir.path()).expect("scan");
         assert_eq!(seeds.len(), 3);
+        assert!(matches!(&seeds[1], Seed::Remote { remote, .. } if remote == "team"));
         assert!(matches!(&seeds[2], Seed::Archive(p) if p.ends_with("a.tar")));
         assert!(
             scan_init_dir(&dir.path().join("missing"))

@@ -453,3 +453,42 @@ fn the_s3_backend_and_a_direct_s3_remote_share_pods() {
     );
     assert_eq!(c.get_ok("/shared/obj-3"), pseudo_random(20_000, 3));
 }
+
+#[test]
+fn auto_load_pod_pulls_from_a_remote_at_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = server(dir.path());
+    let t = srv.token("ci", "read");
+    let w = srv.token("dev", "write");
+    let (a, _) = two_users(&srv.url);
+    ok(
+        user(&a, Some(&w), &["pod", "push", "p1", "--remote", "team"]),
+        "push",
+    );
+    // A CI job: a fresh home whose only configuration is the remote, a read token in the
+    // environment, and AUTO_LOAD_POD naming the remote's pod.
+    let home = dir.path().join("ci-home");
+    std::fs::create_dir_all(&home).expect("home");
+    let added = e2e::podstack_run(
+        &home,
+        "http://127.0.0.1:9",
+        &["remote", "add", "team", &srv.url],
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let cfg = home.join("no-config.yaml").display().to_string();
+    let c = Emulator::start_with_env(&[
+        ("AUTO_LOAD_POD", "team/p1"),
+        ("PODSTACK_CONFIG", &cfg),
+        ("PODSTACK_TOKEN", &t),
+        ("PODSTACK_KEYRING", "file"),
+    ]);
+    assert_eq!(c.get_ok("/shared/obj-5"), pseudo_random(20_000, 5));
+    assert!(c.log().contains("pulled p1:1 from team"), "{}", c.log());
+    // An unreachable remote is reported and the emulator starts anyway.
+    let d = Emulator::start_with_env(&[("AUTO_LOAD_POD", "nowhere/p1"), ("PODSTACK_CONFIG", &cfg)]);
+    assert!(
+        d.log().contains("cannot pull p1 from remote nowhere"),
+        "{}",
+        d.log()
+    );
+}

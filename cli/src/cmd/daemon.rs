@@ -81,6 +81,10 @@ fn foreground(ctx: &mut Ctx<'_>, p: &StartPlan) -> Result<()> {
         Err(_) => Vec::new(),
     };
     seeds.extend(emulator::preseed::scan_init_dir(&p.init_pods_dir).map_err(CliError::usage)?);
+    let (seeds, pulled) = crate::cmd::share::pull_seeds(ctx, seeds);
+    for line in pulled {
+        say!("{line}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -210,6 +210,54 @@ fn pull_line(s: &sync::PullSummary, remote: &str) -> String {
     }
 }
 
+/// Pulls the remote seeds of `AUTO_LOAD_POD` and the init directory into the local store,
+/// turning each into a local pod seed. A seed that cannot be pulled is dropped with a line
+/// saying why in the returned messages: the emulator starts anyway.
+pub fn pull_seeds(
+    ctx: &mut Ctx<'_>,
+    seeds: Vec<emulator::preseed::Seed>,
+) -> (Vec<emulator::preseed::Seed>, Vec<String>) {
+    use emulator::preseed::Seed;
+    let mut out = Vec::with_capacity(seeds.len());
+    let mut lines = Vec::new();
+    for seed in seeds {
+        let Seed::Remote { remote, pod } = seed else {
+            out.push(seed);
+            continue;
+        };
+        let pulled = st::open(ctx.settings).and_then(|store| {
+            let (_, api) = connect(ctx, Some(&remote))?;
+            Ok(sync::pull(
+                &store,
+                api.as_ref(),
+                &pod,
+                None,
+                options()?,
+                &sync::Quiet,
+            )?)
+        });
+        match pulled {
+            Ok(s) => {
+                lines.push(format!(
+                    "pulled {} from {remote}: {} objects, {}",
+                    s.pod,
+                    s.objects_received,
+                    output::bytes(s.bytes_received)
+                ));
+                out.push(Seed::Pod(PodRef {
+                    name: pod.name,
+                    version: Some(s.version),
+                }));
+            }
+            Err(e) => lines.push(format!(
+                "podstack: preseeding: cannot pull {pod} from remote {remote}: {}",
+                e.message
+            )),
+        }
+    }
+    (out, lines)
+}
+
 /// `pod list --remote NAME`.
 pub fn list(ctx: &mut Ctx<'_>, remote: Option<&str>) -> Result<()> {
     let (remote, api) = connect(ctx, remote)?;
