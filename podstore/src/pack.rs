@@ -350,6 +350,14 @@ impl PackWriter {
     }
 
     /// Reads a pending object.
+    /// The kind of a pending object, without reading it.
+    pub(crate) fn kind_of(&self, id: &ObjectId) -> Option<ObjectKind> {
+        self.pending.get(id).map(|p| match p {
+            Pending::InBlock { kind, .. } => *kind,
+            Pending::Written(loc) => loc.kind,
+        })
+    }
+
     pub(crate) fn read(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Vec<u8>)>> {
         match self.pending.get(id) {
             None => Ok(None),

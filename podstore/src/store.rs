@@ -538,6 +538,16 @@ impl Objects for Staging {
         Ok(true)
     }
 
+    fn kind_of(&self, id: &ObjectId) -> Result<Option<ObjectKind>> {
+        {
+            let w = self.writer.lock().map_err(|_| poisoned())?;
+            if let Some(k) = w.as_ref().and_then(|wr| wr.kind_of(id)) {
+                return Ok(Some(k));
+            }
+        }
+        self.store.kind_of(id)
+    }
+
     fn contains(&self, id: &ObjectId) -> Result<bool> {
         {
             let w = self.writer.lock().map_err(|_| poisoned())?;
@@ -651,6 +661,20 @@ impl Objects for Store {
             self.register(done)?;
         }
         Ok(true)
+    }
+
+    /// From the index (or the pending pack): walks that only need kinds read no block.
+    fn kind_of(&self, id: &ObjectId) -> Result<Option<ObjectKind>> {
+        if let Some((_, loc)) = self.inner.index.read().map_err(|_| poisoned())?.map.get(id) {
+            return Ok(Some(loc.kind));
+        }
+        {
+            let w = self.inner.writer.lock().map_err(|_| poisoned())?;
+            if let Some(k) = w.as_ref().and_then(|wr| wr.kind_of(id)) {
+                return Ok(Some(k));
+            }
+        }
+        Ok(self.get_raw(id)?.map(|(k, _)| k))
     }
 
     fn contains(&self, id: &ObjectId) -> Result<bool> {

@@ -219,12 +219,23 @@ pub fn check_object<O: Objects + ?Sized>(objects: &O, id: &ObjectId) -> Result<u
 }
 
 /// Writes objects as a stream.
-#[derive(Debug)]
 pub struct StreamWriter<W: Write> {
     out: W,
     count: u64,
     raw_bytes: u64,
     sent_bytes: u64,
+    /// One zstd context for every object (making one per object costs more than small
+    /// objects' compression).
+    zstd: zstd::bulk::Compressor<'static>,
+}
+
+impl<W: Write> std::fmt::Debug for StreamWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("count", &self.count)
+            .field("raw_bytes", &self.raw_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: Write> StreamWriter<W> {
@@ -236,12 +247,13 @@ impl<W: Write> StreamWriter<W> {
             count: 0,
             raw_bytes: 0,
             sent_bytes: STREAM_MAGIC.len() as u64,
+            zstd: zstd::bulk::Compressor::new(1).map_err(stream_io)?,
         })
     }
 
     /// Appends one object, compressed when that pays.
     pub fn object(&mut self, kind: ObjectKind, id: &ObjectId, raw: &[u8]) -> Result<()> {
-        let compressed = zstd::bulk::compress(raw, 1).ok();
+        let compressed = self.zstd.compress(raw).ok();
         let (codec, stored): (u8, &[u8]) = match &compressed {
             Some(c) if c.len() < raw.len() - raw.len() / 16 => (1, c),
             _ => (0, raw),
@@ -365,6 +377,7 @@ pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
     }
     let mut stats = StreamStats::default();
     let mut ids = Vec::new();
+    let mut zstd = zstd::bulk::Decompressor::new().map_err(stream_io)?;
     loop {
         let offset = input.n;
         match read_u8(&mut input)? {
@@ -381,7 +394,7 @@ pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
             1 => {}
             t => return Err(bad(format!("unknown frame tag {t}"))),
         }
-        let (kind, id, raw) = read_frame_body(&mut input, &mut stats, limits)?;
+        let (kind, id, raw) = read_frame_body(&mut input, &mut stats, limits, &mut zstd)?;
         receive(sink, kind, id, &raw)?;
         ids.push(id);
         on_frame(FrameInfo {
@@ -402,7 +415,9 @@ pub fn decode_frame(frame: &[u8]) -> Result<(ObjectKind, ObjectId, Vec<u8>)> {
         return Err(Error::InvalidArchive("not an object frame".into()));
     }
     let mut stats = StreamStats::default();
-    let (kind, id, raw) = read_frame_body(&mut input, &mut stats, StreamLimits::default())?;
+    let mut zstd = zstd::bulk::Decompressor::new().map_err(stream_io)?;
+    let (kind, id, raw) =
+        read_frame_body(&mut input, &mut stats, StreamLimits::default(), &mut zstd)?;
     if !input.is_empty() {
         return Err(Error::InvalidArchive(format!(
             "object {} frame has trailing bytes",
@@ -443,6 +458,7 @@ fn read_frame_body<R: Read>(
     input: &mut R,
     stats: &mut StreamStats,
     limits: StreamLimits,
+    zstd: &mut zstd::bulk::Decompressor<'static>,
 ) -> Result<(ObjectKind, ObjectId, Vec<u8>)> {
     let bad = |m: String| Error::InvalidArchive(m);
     let kind =
@@ -472,7 +488,8 @@ fn read_frame_body<R: Read>(
         .map_err(|_| bad("stream truncated".into()))?;
     let raw = match codec {
         0 => stored,
-        1 => zstd::bulk::decompress(&stored, raw_len as usize)
+        1 => zstd
+            .decompress(&stored, raw_len as usize)
             .map_err(|e| bad(format!("object {} does not decompress: {e}", id.short())))?,
         c => return Err(bad(format!("unknown codec {c}"))),
     };

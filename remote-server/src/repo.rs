@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! podstack-remote.json     {"format":1}
-//! packs/<h>.pack           an object stream exactly as received (docs/formats.md), h = its SHA-256
+//! packs/<h>.pack           an object stream exactly as received (docs/formats.md), h = the
+//!                          checksum of its index
 //! packs/<h>.idx            "PSRIDX01" count:u64 (id:[32] kind:u8 offset:u64 len:u32 raw_len:u64)*
 //!                          sha256(everything before):[32]; written after the pack, so a pack
 //!                          without its index is an interrupted upload and is ignored
@@ -223,8 +224,12 @@ impl Repo {
         if frames.is_empty() {
             return Ok(receipt);
         }
-        let name = hex(&Sha256::digest(bytes));
+        // The pack is named by its index's checksum, which covers every id, offset and length
+        // in it: hashing the whole pack again would cost as much as verifying it. Two packs
+        // with the same index hold the same verified frames at the same places, so either
+        // may stand under the name.
         let idx = encode_index(&frames)?;
+        let name = hex(&idx[idx.len() - 32..]);
         self.storage.put(&format!("packs/{name}.pack"), bytes)?;
         self.storage.put(&format!("packs/{name}.idx"), &idx)?;
         let pack: Arc<str> = Arc::from(name.as_str());
