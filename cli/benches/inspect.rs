@@ -383,15 +383,8 @@ impl std::io::Write for Counting {
 }
 
 fn cpu() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|m| m.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} × {model}")
+    let hw = report::hardware();
+    format!("{} × {}, {:.0} GiB RAM", hw.cores, hw.model, hw.mem_gib)
 }
 
 fn section(r: &Results, load_start: &str, load_end: &str) -> String {

@@ -1597,27 +1597,12 @@ struct Environment {
 
 impl Environment {
     fn capture() -> Res<Self> {
-        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            .unwrap_or_else(|| "unknown CPU".into());
-        let cores = cpuinfo
-            .lines()
-            .filter(|l| l.starts_with("processor"))
-            .count();
-        let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let mem_kib: u64 = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0);
+        let hw = report::hardware();
         let hz = clock_hz();
         Ok(Self {
             date: command_output("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]).unwrap_or_default(),
-            cpu: format!("{cores} × {model}"),
-            mem: format!("{:.0} GiB RAM", mem_kib as f64 / (1 << 20) as f64),
+            cpu: format!("{} × {}", hw.cores, hw.model),
+            mem: format!("{:.0} GiB RAM", hw.mem_gib),
             load_start: report::load_average(),
             load_end: String::new(),
             hz,

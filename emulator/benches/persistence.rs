@@ -1490,30 +1490,13 @@ fn fsync_latency(dir: &Path) -> Duration {
 impl Machine {
     /// Reads `/proc` and the clock, and probes fsync in `dir`.
     fn now(dir: &Path) -> Self {
-        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cores = cpuinfo
-            .lines()
-            .filter(|l| l.starts_with("processor"))
-            .count();
-        let model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map_or("unknown CPU", |(_, m)| m.trim())
-            .to_owned();
-        let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let mem_gib = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|kib| kib.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / (1 << 20) as f64);
+        let hw = report::hardware();
         Self {
             date: command_output("date", &["-u".as_ref(), "+%Y-%m-%dT%H:%M:%SZ".as_ref()])
                 .map(|d| d.trim().to_owned())
                 .unwrap_or_default(),
-            cpu: format!("{cores} × {model}"),
-            memory: format!("{mem_gib:.0} GiB RAM"),
+            cpu: format!("{} × {}", hw.cores, hw.model),
+            memory: format!("{:.0} GiB RAM", hw.mem_gib),
             load: report::load_average(),
             fsync: fsync_latency(dir),
         }

@@ -1056,25 +1056,12 @@ struct Machine {
 
 impl Machine {
     fn probe() -> Self {
-        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_else(|| "unknown CPU".into());
-        let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let mem_kib: f64 = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
+        let hw = report::hardware();
         Self {
             date: podstore::format_rfc3339(podstore::now_unix()),
-            cpu,
-            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            mem_gib: mem_kib / (1024.0 * 1024.0),
+            cpu: hw.model,
+            cores: hw.cores,
+            mem_gib: hw.mem_gib,
             load_start: report::load_average(),
             load_end: String::new(),
         }

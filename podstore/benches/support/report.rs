@@ -45,3 +45,37 @@ pub fn write_section(path: &Path, heading: &str, section: &str) -> std::io::Resu
     }
     fs::write(path, replace_section(&old, heading, section))
 }
+
+/// The machine a benchmark ran on.
+#[derive(Clone, Debug)]
+pub struct Hardware {
+    /// Logical CPUs.
+    pub cores: usize,
+    /// The CPU model name.
+    pub model: String,
+    /// Memory in GiB.
+    pub mem_gib: f64,
+}
+
+/// Reads the CPU model, core count and memory size from `/proc`.
+pub fn hardware() -> Hardware {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / f64::from(1u32 << 20));
+    Hardware {
+        cores,
+        model,
+        mem_gib,
+    }
+}
