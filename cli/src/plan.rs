@@ -142,6 +142,7 @@ impl Settings {
             .map_or(9, |a| a.port());
         Self {
             endpoint: Endpoint {
+                tls: false,
                 host: "127.0.0.1".into(),
                 port,
                 prefix: String::new(),
@@ -843,7 +844,7 @@ mod tests {
             (&["pod", "commit", "p1", "-s", "s4"], &[]),
             (&["pod", "list", "--format", "tree"], &[]),
             (&["pod", "versions", "p1:2"], &[]),
-            (&["pod", "list", "--endpoint", "https://x"], &[]),
+            (&["pod", "list", "--endpoint", "ftp://x"], &[]),
             (&["pod", "inject", "p1"], &[("MERGE_STRATEGY", "nope")]),
             (&["stop", "--timeout=-1"], &[]),
             (&["remote", "add", "a b", "http://h"], &[]),

@@ -100,15 +100,11 @@ impl RemoteUrl {
         }
     }
 
-    /// The endpoint for the HTTP client; https is refused until the client speaks TLS.
+    /// The endpoint for the HTTP client.
     pub fn endpoint(&self) -> Result<Endpoint> {
         match self {
-            Self::Http { base } if base.starts_with("http://") => Endpoint::parse(base)
+            Self::Http { base } => Endpoint::parse(base)
                 .map_err(|e| CliError::general(format!("invalid remote URL {base}: {e}"))),
-            Self::Http { base } => Err(CliError::usage(format!(
-                "{base}: https remotes are not supported by this build's HTTP client yet"
-            ))
-            .hint("reach the server over http:// (e.g. on a trusted network or an SSH tunnel)")),
             Self::S3 { .. } => Err(CliError::usage(format!(
                 "{self} is an S3 remote, not a podstack-remote server"
             ))),
@@ -451,7 +447,8 @@ mod tests {
             (ep.host.as_str(), ep.port, ep.prefix.as_str()),
             ("h", 1234, "/base")
         );
-        assert!(ok("https://h").endpoint().is_err());
+        let tls = ok("https://h").endpoint().expect("https");
+        assert!(tls.tls && tls.port == 443);
     }
 
     #[test]

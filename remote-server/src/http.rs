@@ -2,19 +2,25 @@
 //! (`Connection: close`), connect and read timeouts, request bodies streamed from a reader,
 //! responses read by `Content-Length`, chunked encoding or until close, and streamed out.
 //!
-//! The emulator speaks plain http on loopback; this is all the CLI needs of HTTP.
+//! `https://` endpoints go through rustls (ring) with the system's trusted certificates
+//! (`rustls-native-certs`, which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`); the handshake
+//! completes before the request is written, so an untrusted certificate is a connect error
+//! that says why.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Longest response head (status line and headers) accepted.
 const MAX_HEAD: usize = 64 << 10;
 
-/// Where the emulator is: `http://host:port[/prefix]`.
+/// Where a server is: `http(s)://host:port[/prefix]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Whether to speak TLS (`https://`).
+    pub tls: bool,
     /// Host name or address.
     pub host: String,
     /// Port.
@@ -24,19 +30,19 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `http://host[:port][/prefix]`; a bare `host:port` is taken as http.
+    /// Parses `http(s)://host[:port][/prefix]`; a bare `host:port` is taken as http.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let rest = if let Some(r) = s.strip_prefix("http://") {
-            r
-        } else if s.starts_with("https://") {
-            return Err(format!(
-                "{s}: https is not supported; the emulator speaks plain http (use http://…)"
-            ));
+        let (tls, rest) = if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
         } else if s.contains("://") {
-            return Err(format!("{s}: only http:// endpoints are supported"));
+            return Err(format!(
+                "{s}: only http:// and https:// endpoints are supported"
+            ));
         } else {
-            s
+            (false, s)
         };
         let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let (host, port) = if let Some(h) = authority.strip_prefix('[') {
@@ -55,12 +61,13 @@ impl Endpoint {
             return Err(format!("{s}: no host (expected http://host:port)"));
         }
         let port = if port.is_empty() {
-            80
+            if tls { 443 } else { 80 }
         } else {
             port.parse()
                 .map_err(|_| format!("{s}: {port:?} is not a port number"))?
         };
         Ok(Self {
+            tls,
             host,
             port,
             prefix: prefix.trim_end_matches('/').to_owned(),
@@ -80,7 +87,8 @@ impl Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.host_header(), self.prefix)
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.host_header(), self.prefix)
     }
 }
 
@@ -173,7 +181,7 @@ pub fn send(
     body: Body<'_>,
     timeouts: Timeouts,
 ) -> Result<Response, HttpError> {
-    let stream = connect(ep, timeouts)?;
+    let mut stream = connect(ep, timeouts)?;
     let mut head = format!(
         "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: podstack/{}\r\nConnection: close\r\n",
         ep.prefix,
@@ -192,7 +200,7 @@ pub fn send(
         head.push_str(&format!("Content-Length: {len}\r\n"));
     }
     head.push_str("\r\n");
-    let mut w = io::BufWriter::with_capacity(64 << 10, &stream);
+    let mut w = io::BufWriter::with_capacity(64 << 10, &mut stream);
     let sent = write_request(&mut w, head.as_bytes(), body);
     drop(w);
     let mut reader = BufReader::with_capacity(64 << 10, stream);
@@ -207,7 +215,91 @@ pub fn send(
     }
 }
 
-fn connect(ep: &Endpoint, t: Timeouts) -> Result<TcpStream, HttpError> {
+/// A connection: plain TCP, or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The TLS settings of every https connection: the system's trusted roots, built once.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut roots = rustls::RootCertStore::empty();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why = found
+                    .errors
+                    .first()
+                    .map_or_else(|| "none found".to_owned(), ToString::to_string);
+                return Err(format!(
+                    "no trusted certificates for https ({why}); install ca-certificates or set SSL_CERT_FILE"
+                ));
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+                .map_err(|e| format!("cannot set up TLS: {e}"))
+        })
+        .clone()
+}
+
+/// Starts TLS on `tcp` and completes the handshake (so certificate problems show here).
+fn start_tls(ep: &Endpoint, mut tcp: TcpStream) -> Result<Conn, HttpError> {
+    let fail = |m: String| HttpError::Connect(io::Error::other(m));
+    let config = tls_config().map_err(fail)?;
+    let name = rustls::pki_types::ServerName::try_from(ep.host.clone())
+        .map_err(|e| fail(format!("{:?} is not a valid TLS server name: {e}", ep.host)))?;
+    let mut conn = rustls::ClientConnection::new(config, name)
+        .map_err(|e| fail(format!("cannot start TLS: {e}")))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| {
+            fail(format!(
+                "TLS handshake with {} failed: {e}",
+                ep.host_header()
+            ))
+        })?;
+    }
+    Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+}
+
+fn connect(ep: &Endpoint, t: Timeouts) -> Result<Conn, HttpError> {
+    let tcp = connect_tcp(ep, t)?;
+    if ep.tls {
+        start_tls(ep, tcp)
+    } else {
+        Ok(Conn::Plain(tcp))
+    }
+}
+
+fn connect_tcp(ep: &Endpoint, t: Timeouts) -> Result<TcpStream, HttpError> {
     let addrs: Vec<SocketAddr> = (ep.host.as_str(), ep.port)
         .to_socket_addrs()
         .map_err(HttpError::Connect)?
@@ -308,7 +400,7 @@ pub struct Response {
     pub status: u16,
     /// Headers, names lower-cased.
     pub headers: Vec<(String, String)>,
-    body: BodyReader<BufReader<TcpStream>>,
+    body: BodyReader<BufReader<Conn>>,
 }
 
 impl fmt::Debug for Response {
@@ -324,7 +416,7 @@ impl Response {
     fn new(
         status: u16,
         headers: Vec<(String, String)>,
-        inner: BufReader<TcpStream>,
+        inner: BufReader<Conn>,
         head: bool,
     ) -> Result<Self, HttpError> {
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
@@ -538,6 +630,7 @@ mod tests {
         });
         (
             Endpoint {
+                tls: false,
                 host: "127.0.0.1".into(),
                 port,
                 prefix: String::new(),
@@ -561,11 +654,10 @@ mod tests {
         );
         assert_eq!(Endpoint::parse("http://[::1]:9").expect("v6").host, "::1");
         assert_eq!(Endpoint::parse("http://h").expect("default port").port, 80);
-        assert!(
-            Endpoint::parse("https://h:1")
-                .expect_err("https")
-                .contains("plain http")
-        );
+        let tls = Endpoint::parse("https://pods.example").expect("https");
+        assert!(tls.tls && tls.port == 443);
+        assert_eq!(tls.to_string(), "https://pods.example:443");
+        assert!(Endpoint::parse("ftp://h").is_err());
         assert!(Endpoint::parse("http://h:x").is_err());
         assert!(Endpoint::parse("http://:1").is_err());
     }
@@ -625,6 +717,7 @@ mod tests {
             .expect("port")
             .port();
         let ep = Endpoint {
+            tls: false,
             host: "127.0.0.1".into(),
             port,
             prefix: String::new(),

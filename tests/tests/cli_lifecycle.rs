@@ -145,7 +145,11 @@ fn every_error_path_has_its_exit_code() {
         "did you mean \"sqs\"",
     );
     expect(&["pod", "frobnicate"], 2, "unrecognized subcommand");
-    expect(&["--endpoint", "https://x:1", "status"], 2, "plain http");
+    expect(
+        &["--endpoint", "ftp://x:1", "status"],
+        2,
+        "only http:// and https://",
+    );
     // 5: unreachable, with what to do.
     expect(&["pod", "commit", "p1"], 5, "run `podstack start`");
     expect(&["state", "reset"], 5, "not reachable");

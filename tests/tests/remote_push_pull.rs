@@ -492,3 +492,89 @@ fn auto_load_pod_pulls_from_a_remote_at_start() {
         d.log()
     );
 }
+
+/// A TLS proxy (socat) with a self-signed certificate (openssl) in front of the server: the
+/// CLI pushes and pulls over https when it trusts the certificate (`SSL_CERT_FILE`), and says
+/// why when it does not.
+#[test]
+fn https_remotes_work_through_a_tls_proxy() {
+    let have = |c: &str, arg: &str| {
+        Command::new(c)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let tools = have("socat", "-V") && have("openssl", "version");
+    if !e2e::tool_available("socat and openssl", tools) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = server(dir.path());
+    let t = srv.token("dev", "write");
+    // A test CA and a certificate for localhost signed by it.
+    let d = dir.path();
+    let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
+    std::fs::write(
+        d.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    for args in [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=podstack-test-ca -keyout ca.key -out ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out leaf.csr",
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile leaf.ext -out cert.pem",
+    ] {
+        let made = Command::new("openssl")
+            .args(args.split(' '))
+            .current_dir(d)
+            .output()
+            .expect("openssl");
+        assert!(
+            made.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let port = e2e::free_port();
+    let mut proxy = Command::new("socat")
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            cert.display(),
+            key.display()
+        ))
+        .arg(format!("TCP:127.0.0.1:{}", srv.port))
+        .spawn()
+        .expect("socat");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "socat did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let url = format!("https://localhost:{port}");
+    let (a, b) = two_users(&url);
+    let trust = [("SSL_CERT_FILE", ca.to_str().expect("utf-8 path"))];
+    let pushed = user_cmd(
+        &a,
+        Some(&t),
+        &trust,
+        &["pod", "push", "p1", "--remote", "team"],
+    );
+    let pulled = user_cmd(
+        &b,
+        Some(&t),
+        &trust,
+        &["pod", "pull", "p1", "--remote", "team", "--inject"],
+    );
+    let untrusted = user(&b, Some(&t), &["pod", "list", "--remote", "team"]);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    assert_eq!(pulled.code, 0, "{}", pulled.stderr);
+    assert_eq!(b.get_ok("/shared/big"), pseudo_random(3 << 20, 1000));
+    assert_eq!(untrusted.code, 5, "{}", untrusted.stderr);
+    assert!(
+        untrusted.stderr.contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+}

@@ -188,6 +188,7 @@ fn detach(ctx: &mut Ctx<'_>, p: &StartPlan) -> Result<()> {
     let pid = child.id();
     write_pid(&pid_file, pid)?;
     let client = Client::new(Endpoint {
+        tls: false,
         host: p.health_addr.ip().to_string(),
         port: p.health_addr.port(),
         prefix: String::new(),

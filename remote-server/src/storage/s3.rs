@@ -8,7 +8,7 @@
 //! `If-None-Match: *`, which S3 (since 2024), podstack's emulator and moto refuse with 412 when
 //! the key exists, atomically; an endpoint that ignored the header would overwrite instead.
 //!
-//! https is not supported yet (the client has no TLS): AWS itself needs an http proxy.
+//! Endpoints may be `https://` (AWS itself: `https://s3.<region>.amazonaws.com`, path-style).
 
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ impl S3Storage {
     }
 
     /// Opens `bucket/prefix` on `endpoint`, else `AWS_ENDPOINT_URL_S3`, else
-    /// `AWS_ENDPOINT_URL`, else AWS's regional endpoint (https: refused for now), with the
+    /// `AWS_ENDPOINT_URL`, else AWS's regional endpoint (over https), with the
     /// credentials and region `env` provides.
     pub fn from_url_with(rest: &str, endpoint: Option<&str>, env: Env<'_>) -> StorageResult<Self> {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -283,14 +283,8 @@ fn env_error(e: aws_env::AwsEnvError) -> StorageError {
     }
 }
 
-/// Parses the endpoint URL; https is refused with advice.
+/// Parses the endpoint URL.
 fn parse_endpoint(url: &str) -> StorageResult<Endpoint> {
-    if url.trim().to_ascii_lowercase().starts_with("https://") {
-        return Err(StorageError::Failed(format!(
-            "S3 endpoint {url}: https is not supported yet; use an http endpoint with \
-             --s3-endpoint http://HOST:PORT (a local S3 emulator, or an http proxy to S3)"
-        )));
-    }
     Endpoint::parse(url).map_err(|e| StorageError::Failed(format!("S3 endpoint: {e}")))
 }
 
@@ -594,14 +588,9 @@ mod tests {
                 "{bad}"
             );
         }
-        let e = S3Storage::from_url_with("bkt", None, &env).expect_err("AWS default is https");
-        let msg = e.to_string();
-        assert!(
-            msg.contains("https://s3.us-east-1.amazonaws.com")
-                && msg.contains("https is not supported yet")
-                && msg.contains("--s3-endpoint http://"),
-            "{msg}"
-        );
+        let aws = S3Storage::from_url_with("bkt", None, &env).expect("AWS default");
+        assert!(aws.endpoint.tls && aws.endpoint.host == "s3.us-east-1.amazonaws.com");
+        assert_eq!(aws.endpoint.port, 443);
         let with_url = |k: &str| match k {
             "AWS_ENDPOINT_URL" => Some("http://10.0.0.1:4566".to_owned()),
             _ => env(k),
