@@ -253,7 +253,11 @@ impl<W: Write> StreamWriter<W> {
 
     /// Appends one object, compressed when that pays.
     pub fn object(&mut self, kind: ObjectKind, id: &ObjectId, raw: &[u8]) -> Result<()> {
-        let compressed = self.zstd.compress(raw).ok();
+        let compressed = if self.worth_compressing(raw) {
+            self.zstd.compress(raw).ok()
+        } else {
+            None
+        };
         let (codec, stored): (u8, &[u8]) = match &compressed {
             Some(c) if c.len() < raw.len() - raw.len() / 16 => (1, c),
             _ => (0, raw),
@@ -271,6 +275,21 @@ impl<W: Write> StreamWriter<W> {
         self.raw_bytes += raw.len() as u64;
         self.sent_bytes += (head.len() + stored.len()) as u64;
         Ok(())
+    }
+
+    /// Whether compressing `raw` may pay: large objects are tried on two 4 KiB samples first,
+    /// so random data (encrypted or already compressed uploads) costs no compression time.
+    fn worth_compressing(&mut self, raw: &[u8]) -> bool {
+        const SAMPLE: usize = 4 << 10;
+        if raw.len() < 16 * SAMPLE {
+            return true;
+        }
+        let mid = raw.len() / 2;
+        [&raw[..SAMPLE], &raw[mid..mid + SAMPLE]].iter().any(|s| {
+            self.zstd
+                .compress(s)
+                .is_ok_and(|c| c.len() < SAMPLE - SAMPLE / 16)
+        })
     }
 
     /// Copies objects from a store, in the order given.
@@ -565,6 +584,30 @@ mod tests {
                 .problems
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn random_objects_travel_raw_and_text_compressed() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<u8> = (0..(256 << 10))
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng as u8
+            })
+            .collect();
+        let text = b"GET /index.html 200 1234\n".repeat(10_000);
+        for (bytes, compressed) in [(&random[..], false), (&text[..], true)] {
+            let mut w = StreamWriter::new(Vec::new()).expect("w");
+            w.object(ObjectKind::Blob, &ObjectId::of(bytes), bytes)
+                .expect("object");
+            let (stats, out) = w.finish().expect("finish");
+            assert_eq!(stats.stream_bytes < bytes.len() as u64 / 2, compressed);
+            let back = MemObjects::new();
+            read_stream(&out[..], &back, StreamLimits::default()).expect("read");
+            assert!(back.contains(&ObjectId::of(bytes)).expect("contains"));
+        }
     }
 
     #[test]

@@ -264,17 +264,20 @@ pub fn push(
     let raw = AtomicU64::new(0);
     run_batches(&items, opts, &|batch: &[Item]| {
         let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
-        let mut read: HashMap<ObjectId, (ObjectKind, Vec<u8>)> = HashMap::new();
-        local.read_in_storage_order(&ids, &mut |id, kind, bytes| {
-            read.insert(*id, (kind, bytes.to_vec()));
-            Ok(())
-        })?;
+        // Objects go out in storage order, straight from the store's blocks; chunk lists last,
+        // after the chunks of this batch that they list.
         let mut w = StreamWriter::new(Vec::new())?;
-        for item in batch {
-            let (kind, bytes) = read
-                .get(&item.id)
-                .ok_or(podstore::Error::MissingObject(item.id))?;
-            w.object(*kind, &item.id, bytes)?;
+        let mut lists: Vec<(ObjectId, Vec<u8>)> = Vec::new();
+        local.read_in_storage_order(&ids, &mut |id, kind, bytes| {
+            if kind == ObjectKind::Chunks {
+                lists.push((*id, bytes.to_vec()));
+                Ok(())
+            } else {
+                w.object(kind, id, bytes)
+            }
+        })?;
+        for (id, bytes) in &lists {
+            w.object(ObjectKind::Chunks, id, bytes)?;
         }
         let (stats, pack) = w.finish()?;
         remote.upload(&pack)?;
