@@ -376,6 +376,19 @@ pub struct Caller {
     pub access_key: String,
 }
 
+#[cfg(test)]
+impl Caller {
+    /// A caller with the test access key, talking to `localhost:4566`.
+    pub fn test(account: &str, region: &str) -> Self {
+        Self {
+            account: account.into(),
+            region: region.into(),
+            host: "localhost:4566".into(),
+            access_key: "test".into(),
+        }
+    }
+}
+
 /// Picks the service of a request.
 pub fn service_of(target: Option<&str>, scope: Option<&str>, host: &str) -> Service {
     const TARGETS: &[(&str, &str)] = &[

@@ -891,12 +891,7 @@ mod tests {
     use super::*;
 
     fn caller() -> Caller {
-        Caller {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            host: "localhost".into(),
-            access_key: "test".into(),
-        }
+        Caller::test("000000000000", "us-east-1")
     }
 
     fn call(sm: &SecretsManager, op: &str, v: Value) -> AwsResult {

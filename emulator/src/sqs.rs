@@ -220,12 +220,7 @@ mod tests {
     use super::*;
 
     fn call() -> Call {
-        crate::gateway::Caller {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            host: "localhost:4566".into(),
-            access_key: "test".into(),
-        }
+        crate::gateway::Caller::test("000000000000", "us-east-1")
     }
 
     #[test]

@@ -449,6 +449,15 @@ mod tests {
         fail_on: Option<i64>,
     }
 
+    impl Fake {
+        fn named(name: &'static str) -> Self {
+            Self {
+                name,
+                ..Self::default()
+            }
+        }
+    }
+
     impl ServiceSnapshot for Fake {
         fn name(&self) -> &'static str {
             self.name
@@ -586,10 +595,7 @@ mod tests {
     fn export_load_round_trip_and_atomic_failure() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(dir.path()).expect("store");
-        let a = Fake {
-            name: "aaa",
-            ..Fake::default()
-        };
+        let a = Fake::named("aaa");
         let b = Fake {
             name: "bbb",
             fail_on: Some(99),
@@ -625,14 +631,8 @@ mod tests {
     fn per_service_export_keeps_other_services_and_imports_merge() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(dir.path()).expect("store");
-        let a = Fake {
-            name: "aaa",
-            ..Fake::default()
-        };
-        let b = Fake {
-            name: "bbb",
-            ..Fake::default()
-        };
+        let a = Fake::named("aaa");
+        let b = Fake::named("bbb");
         set(&a, "000000000000", "us-east-1", "x", 1);
         set(&b, "000000000000", "us-east-1", "y", 2);
         let services: [&dyn ServiceSnapshot; 2] = [&a, &b];
@@ -644,10 +644,7 @@ mod tests {
         let b_leaves = service_leaves(&store, only_a, "bbb").expect("b");
         assert_eq!(b_leaves[0].1.value()["v"], 2, "b kept from the base");
         // Pod from another account/region merged into the runtime: both present.
-        let pod_a = Fake {
-            name: "aaa",
-            ..Fake::default()
-        };
+        let pod_a = Fake::named("aaa");
         set(&pod_a, "0123456789", "us-east-1", "p", 3);
         let pod =
             export_tree(&[&pod_a as &dyn ServiceSnapshot], &store, 0, None, None).expect("pod");
@@ -687,10 +684,7 @@ mod tests {
     fn corrupt_snapshots_fall_back_to_the_previous_one() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(dir.path()).expect("store");
-        let a = Fake {
-            name: "aaa",
-            ..Fake::default()
-        };
+        let a = Fake::named("aaa");
         set(&a, "000000000000", "us-east-1", "x", 1);
         let services: [&dyn ServiceSnapshot; 1] = [&a];
         let root = export_tree(&services, &store, 0, None, None).expect("export");

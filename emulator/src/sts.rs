@@ -218,12 +218,7 @@ mod tests {
     #[test]
     fn assumed_role_credentials_map_to_the_role_account() {
         let sts = Sts::default();
-        let caller = Caller {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            host: "localhost".into(),
-            access_key: "test".into(),
-        };
+        let caller = Caller::test("000000000000", "us-east-1");
         let p = vec![
             (
                 "RoleArn".to_owned(),

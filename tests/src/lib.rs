@@ -324,6 +324,18 @@ impl Emulator {
         assert_eq!(r.status, 200, "PUT {path}: {}", r.text());
     }
 
+    /// An SQS JSON-protocol call (`AmazonSQS.<op>`) that must answer 200: the answer.
+    pub fn sqs_ok(&self, op: &str, input: serde_json::Value) -> serde_json::Value {
+        let target = format!("AmazonSQS.{op}");
+        let headers = [
+            ("x-amz-target", target.as_str()),
+            ("content-type", "application/x-amz-json-1.0"),
+        ];
+        let r = self.http("POST", "/", &headers, input.to_string().as_bytes());
+        assert_eq!(r.status, 200, "{op}: {}", r.text());
+        serde_json::from_slice(&r.body).expect("json")
+    }
+
     /// `GET path` that must answer 200: the body.
     pub fn get_ok(&self, path: &str) -> Vec<u8> {
         let r = self.http("GET", path, &[], b"");

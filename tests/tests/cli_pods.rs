@@ -4,21 +4,10 @@
 //! archive path used when the CLI and the emulator do not share a pod store.
 
 use e2e::{Emulator, have_aws, podstack_run, pseudo_random};
-use serde_json::{Value, json};
-
-fn sqs(emu: &Emulator, op: &str, input: Value) -> Value {
-    let target = format!("AmazonSQS.{op}");
-    let headers = [
-        ("x-amz-target", target.as_str()),
-        ("content-type", "application/x-amz-json-1.0"),
-    ];
-    let r = emu.http("POST", "/", &headers, input.to_string().as_bytes());
-    assert_eq!(r.status, 200, "{op}: {}", r.text());
-    serde_json::from_slice(&r.body).expect("json")
-}
+use serde_json::json;
 
 fn queues(emu: &Emulator) -> Vec<String> {
-    let mut names: Vec<String> = sqs(emu, "ListQueues", json!({}))["QueueUrls"]
+    let mut names: Vec<String> = emu.sqs_ok("ListQueues", json!({}))["QueueUrls"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -130,9 +119,9 @@ fn versions_diff_and_every_strategy() {
     let emu = Emulator::start();
     emu.put_ok("/bkt1", b"");
     emu.put_ok("/bkt1/k1", b"one");
-    sqs(&emu, "CreateQueue", json!({"QueueName": "q1"}));
+    emu.sqs_ok("CreateQueue", json!({"QueueName": "q1"}));
     emu.podstack_json(&["pod", "commit", "p1", "-m", "v1"]);
-    sqs(&emu, "CreateQueue", json!({"QueueName": "q2"}));
+    emu.sqs_ok("CreateQueue", json!({"QueueName": "q2"}));
     emu.put_ok("/bkt1/k1", b"two");
     let v2 = emu.podstack_json(&["pod", "save", "p1", "-m", "v2"]);
     assert_eq!(v2["version"], 2);
@@ -167,7 +156,7 @@ fn versions_diff_and_every_strategy() {
         "{d}"
     );
     // One ref: against the running emulator (which has a local edit).
-    sqs(&emu, "CreateQueue", json!({"QueueName": "local"}));
+    emu.sqs_ok("CreateQueue", json!({"QueueName": "local"}));
     let d = emu.podstack_json(&["pod", "diff", "p1"]);
     assert_eq!(d["services"]["sqs"]["added"], 1, "{d}");
     let text = emu.podstack_ok(&["-v", "pod", "diff", "p1"]);
@@ -209,7 +198,7 @@ fn versions_diff_and_every_strategy() {
     assert_eq!(emu.get_ok("/bkt1/k1"), b"one");
 
     // service-merge: union, the pod wins on the same resource.
-    sqs(&emu, "CreateQueue", json!({"QueueName": "local"}));
+    emu.sqs_ok("CreateQueue", json!({"QueueName": "local"}));
     emu.podstack_ok(&["pod", "inject", "p1", "--strategy", "service-merge"]);
     assert_eq!(queues(&emu), ["local", "q1", "q2"]);
     assert_eq!(emu.get_ok("/bkt1/k1"), b"two");
@@ -220,7 +209,7 @@ fn versions_diff_and_every_strategy() {
 
     // three-way against the last load (p1:1): local edits survive, the pod's changes apply,
     // both sides changing k1 is a conflict that keeps the local edit.
-    sqs(&emu, "CreateQueue", json!({"QueueName": "mine"}));
+    emu.sqs_ok("CreateQueue", json!({"QueueName": "mine"}));
     emu.put_ok("/bkt1/k1", b"local edit");
     let r = emu.podstack(&[
         "pod",
@@ -265,7 +254,7 @@ fn export_import_round_trip_and_foreign_stores() {
     emu.put_ok("/bkt1", b"");
     let body = pseudo_random(300_000, 7);
     emu.put_ok("/bkt1/blob", &body);
-    sqs(&emu, "CreateQueue", json!({"QueueName": "q1"}));
+    emu.sqs_ok("CreateQueue", json!({"QueueName": "q1"}));
     let c = emu.podstack_json(&["pod", "commit", "p1"]);
     let tar = emu.scratch().join("p1.tar");
     let tar_s = tar.to_str().expect("utf8");

@@ -22,26 +22,11 @@ fn post(emu: &Emulator, path: &str, body: &[u8]) -> (u16, String) {
     (r.status, r.text())
 }
 
-fn sqs(emu: &Emulator, op: &str, input: serde_json::Value) -> serde_json::Value {
-    let target = format!("AmazonSQS.{op}");
-    let headers = [
-        ("x-amz-target", target.as_str()),
-        ("content-type", "application/x-amz-json-1.0"),
-    ];
-    let r = emu.http("POST", "/", &headers, input.to_string().as_bytes());
-    assert_eq!(r.status, 200, "{op}: {}", r.text());
-    serde_json::from_slice(&r.body).expect("json")
-}
-
 #[test]
 fn kill_9_during_writes_loses_nothing_acknowledged() {
     let emu = Emulator::start_with_env(ON_REQUEST);
     emu.put_ok("/crash", b"");
-    let url = sqs(
-        &emu,
-        "CreateQueue",
-        serde_json::json!({"QueueName": "crash-q"}),
-    )["QueueUrl"]
+    let url = emu.sqs_ok("CreateQueue", serde_json::json!({"QueueName": "crash-q"}))["QueueUrl"]
         .as_str()
         .expect("url")
         .to_owned();
@@ -62,8 +47,7 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
     while acked.lock().expect("lock").len() < 40 && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    sqs(
-        &emu,
+    emu.sqs_ok(
         "SendMessage",
         serde_json::json!({"QueueUrl": url, "MessageBody": "durable"}),
     );
@@ -83,7 +67,7 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
             "acknowledged write k{i} lost"
         );
     }
-    let got = sqs(&emu, "ReceiveMessage", serde_json::json!({"QueueUrl": url}));
+    let got = emu.sqs_ok("ReceiveMessage", serde_json::json!({"QueueUrl": url}));
     assert_eq!(got["Messages"][0]["Body"], "durable");
 }
 
@@ -180,11 +164,7 @@ fn pod_archives_round_trip_and_bad_ones_change_nothing() {
     emu.put_ok("/pod", b"");
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     emu.put_ok("/pod/big", &body);
-    sqs(
-        &emu,
-        "CreateQueue",
-        serde_json::json!({"QueueName": "pod-q"}),
-    );
+    emu.sqs_ok("CreateQueue", serde_json::json!({"QueueName": "pod-q"}));
     let r = emu.http("GET", "/_localstack/pods/state?services=s3,sqs", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-localstack-pod-services"), Some("s3,sqs"));

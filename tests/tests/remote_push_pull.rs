@@ -50,16 +50,7 @@ fn seed(emu: &Emulator) {
         emu.put_ok(&format!("/shared/obj-{i}"), &pseudo_random(20_000, i));
     }
     emu.put_ok("/shared/big", &pseudo_random(3 << 20, 1000));
-    let r = emu.http(
-        "POST",
-        "/",
-        &[
-            ("x-amz-target", "AmazonSQS.CreateQueue"),
-            ("content-type", "application/x-amz-json-1.0"),
-        ],
-        br#"{"QueueName":"jobs"}"#,
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    emu.sqs_ok("CreateQueue", serde_json::json!({"QueueName": "jobs"}));
 }
 
 fn add_remote(emu: &Emulator, url: &str) {

@@ -371,6 +371,18 @@ mod tests {
         term.backend().buffer().clone()
     }
 
+    /// The SMALL tree, opened on a `width` × `height` screen.
+    fn small_state(o: &MemObjects, width: u16, height: u16) -> State<'_> {
+        let root = build(o, SMALL);
+        let t = Tree::open(o, root, None).expect("open");
+        State::new(
+            t,
+            title(3, "2026-01-02 03:04"),
+            None,
+            Rect::new(0, 0, width, height),
+        )
+    }
+
     fn press(s: &mut State<'_>, code: KeyCode) {
         update(s, &Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
@@ -388,14 +400,7 @@ mod tests {
     #[test]
     fn whole_screen_after_opening_and_expanding() {
         let o = MemObjects::new();
-        let root = build(&o, SMALL);
-        let t = Tree::open(&o, root, None).expect("open");
-        let mut s = State::new(
-            t,
-            title(3, "2026-01-02 03:04"),
-            None,
-            Rect::new(0, 0, 100, 12),
-        );
+        let mut s = small_state(&o, 100, 12);
         press(&mut s, KeyCode::Char('l'));
         press(&mut s, KeyCode::Char('l'));
         press(&mut s, KeyCode::Char('l'));
@@ -427,14 +432,7 @@ mod tests {
     #[test]
     fn whole_screen_of_a_document_with_search_and_help() {
         let o = MemObjects::new();
-        let root = build(&o, SMALL);
-        let t = Tree::open(&o, root, None).expect("open");
-        let mut s = State::new(
-            t,
-            title(3, "2026-01-02 03:04"),
-            None,
-            Rect::new(0, 0, 100, 14),
-        );
+        let mut s = small_state(&o, 100, 14);
         press(&mut s, KeyCode::Char('/'));
         for c in "a.tx".chars() {
             press(&mut s, KeyCode::Char(c));
@@ -495,14 +493,7 @@ mod tests {
     #[test]
     fn tiny_and_odd_screens_do_not_break_the_view() {
         let o = MemObjects::new();
-        let root = build(&o, SMALL);
-        let t = Tree::open(&o, root, None).expect("open");
-        let mut s = State::new(
-            t,
-            title(3, "2026-01-02 03:04"),
-            None,
-            Rect::new(0, 0, 80, 24),
-        );
+        let mut s = small_state(&o, 80, 24);
         press(&mut s, KeyCode::Char('?'));
         for (w, h) in [(1, 1), (5, 2), (23, 3), (24, 4), (30, 1), (200, 3)] {
             update(&mut s, &Event::Resize(w, h));

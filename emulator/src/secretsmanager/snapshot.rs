@@ -315,12 +315,7 @@ mod tests {
     const DAY: i64 = 86_400_000;
 
     fn caller(account: &str, region: &str) -> Caller {
-        Caller {
-            account: account.into(),
-            region: region.into(),
-            host: "localhost".into(),
-            access_key: "test".into(),
-        }
+        Caller::test(account, region)
     }
 
     fn try_call(sm: &SecretsManager, op: &str, input: Value) -> AwsResult {

@@ -437,12 +437,7 @@ mod tests {
     const B: &str = "111111111111";
 
     fn caller(account: &str, region: &str) -> Caller {
-        Caller {
-            account: account.into(),
-            region: region.into(),
-            host: "localhost:4566".into(),
-            access_key: "test".into(),
-        }
+        Caller::test(account, region)
     }
 
     async fn call(sqs: &Sqs, c: &Caller, op: &str, input: Value) -> Value {

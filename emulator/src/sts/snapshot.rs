@@ -170,12 +170,7 @@ mod tests {
     use crate::snapshot::decode::testing::mutations;
 
     fn caller() -> Caller {
-        Caller {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            host: "localhost".into(),
-            access_key: "test".into(),
-        }
+        Caller::test("000000000000", "us-east-1")
     }
 
     /// Issues credentials for a role of `account` lasting `seconds`; returns the access key.
