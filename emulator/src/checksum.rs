@@ -162,9 +162,7 @@ pub fn b64(data: &[u8]) -> String {
 }
 
 /// Lower-case hex.
-pub fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use podstore::hex;
 
 /// MD5 as lower-case hex.
 pub fn md5_hex(data: &[u8]) -> String {

@@ -38,7 +38,7 @@ pub fn alnum(len: usize) -> String {
 
 /// A UUID-shaped request id.
 pub fn request_id() -> String {
-    let h: String = raw().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let h = hex(16);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -57,7 +57,8 @@ pub fn random_u64() -> u64 {
 
 /// Lower-case hex of `n` random bytes.
 pub fn hex(n: usize) -> String {
-    raw().iter().take(n).map(|b| format!("{b:02x}")).collect()
+    let r = raw();
+    podstore::hex(&r[..n.min(r.len())])
 }
 
 #[cfg(test)]

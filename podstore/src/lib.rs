@@ -53,7 +53,7 @@ pub use diff::{Change, ChangeKind, DiffSummary, ScopeCounts, diff, diff_commits,
 pub use document::{Document, blob_ref, canonical_bytes};
 pub use error::{Error, Result};
 pub use fsutil::{format_rfc3339, now_unix};
-pub use id::{BlobId, CommitId, DocId, ObjectId, TreeId};
+pub use id::{BlobId, CommitId, DocId, ObjectId, TreeId, hex};
 pub use maintenance::{GcReport, VerifyReport, VersionCheck, gc, verify};
 pub use merge::{Conflict, ConflictKind, MergeOutcome, Strategy, merge};
 pub use object::{MemObjects, ObjectKind, Objects, Overlay, StoredObject};

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::protocol::Role;
-use crate::repo::hex;
 use crate::storage::{Storage, StorageError, StorageResult};
+use podstore::{ObjectId, hex};
 
 /// Tokens start with this, so they are recognisable in logs and secret scanners.
 pub const TOKEN_PREFIX: &str = "pst_";
@@ -107,17 +107,6 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     diff == 0
 }
 
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// What the server last read of one token name, and when.
 type Cached = (Instant, Option<(TokenRecord, [u8; 32])>);
 
@@ -165,7 +154,7 @@ impl Tokens {
                                 key(name)
                             ))
                         })?;
-                        unhex32(&r.sha256).map(|h| (r, h))
+                        ObjectId::from_hex(&r.sha256).map(|h| (r, h.0))
                     }
                 };
                 let mut cached = self.cached.lock().map_err(|_| poisoned())?;

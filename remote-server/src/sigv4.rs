@@ -6,15 +6,11 @@
 //! HMAC-SHA256 is written here over the `sha2` crate (RFC 2104), so no other crypto crate is
 //! needed. Paths are encoded per S3's rules: each segment once, `/` kept, no normalisation.
 
+use podstore::hex;
 use sha2::{Digest, Sha256};
 
 /// The algorithm name that opens the header and the string to sign.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-
-/// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Lower-case hex SHA-256 of `data` (the `x-amz-content-sha256` value of a payload).
 pub fn sha256_hex(data: &[u8]) -> String {
