@@ -23,7 +23,8 @@ use crate::object::{ObjectKind, Objects, put_varint};
 use crate::pack::MAX_OBJECT;
 use crate::tree;
 
-const STREAM_MAGIC: &[u8; 8] = b"PSSTRM01";
+/// The magic bytes every stream starts with.
+pub const STREAM_MAGIC: &[u8; 8] = b"PSSTRM01";
 
 /// Reachable objects, children before parents, plus problems met on the way.
 #[derive(Debug, Default)]
@@ -307,8 +308,7 @@ impl<W: Write> StreamWriter<W> {
 
     /// Ends the stream; returns (objects, raw bytes, bytes written) and the writer.
     pub fn finish(mut self) -> Result<(StreamStats, W)> {
-        let mut end = vec![0u8];
-        put_varint(&mut end, self.count);
+        let end = stream_end(self.count);
         self.out.write_all(&end).map_err(stream_io)?;
         self.out.flush().map_err(stream_io)?;
         let stats = StreamStats {
@@ -455,9 +455,6 @@ pub fn stream_end(count: u64) -> Vec<u8> {
     put_varint(&mut end, count);
     end
 }
-
-/// The magic bytes every stream starts with.
-pub const STREAM_START: &[u8; 8] = STREAM_MAGIC;
 
 struct Counting<R> {
     inner: R,

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use podstore::transfer::{self, FrameInfo, StreamLimits};
-use podstore::{Commit, CommitId, ObjectId, ObjectKind, Objects, Overlay, StoredObject};
+use podstore::{Commit, CommitId, ObjectId, ObjectKind, Objects, Overlay, StoredObject, hex};
 use sha2::{Digest, Sha256};
 
 use crate::protocol::{ListedObject, PackReceipt, PodEntry, RemoteVersion, VersionList};
@@ -167,14 +167,10 @@ impl Repo {
                 .storage
                 .get(&key)?
                 .ok_or_else(|| corrupt(format!("{key} vanished while listed")))?;
-            let entries = decode_index(name, &bytes)?;
-            let pack: Arc<str> = Arc::from(name);
+            let entries = decode_index(&Arc::from(name), &bytes)?;
             let mut index = self.index.write().map_err(|_| lock_poisoned())?;
             for (id, loc) in entries {
-                index.objects.entry(id).or_insert(Loc {
-                    pack: pack.clone(),
-                    ..loc
-                });
+                index.objects.entry(id).or_insert(loc);
             }
             index.packs.insert(name.to_owned());
         }
@@ -248,7 +244,7 @@ impl Repo {
 
     /// Writes the objects `ids` as an object stream (frames copied as stored). Fails when one
     /// is absent.
-    pub fn write_objects(&self, ids: &[ObjectId], out: &mut Vec<u8>) -> RepoResult<u64> {
+    pub fn write_objects(&self, ids: &[ObjectId], out: &mut Vec<u8>) -> RepoResult<()> {
         let mut locs = Vec::with_capacity(ids.len());
         {
             let index = self.index.read().map_err(|_| lock_poisoned())?;
@@ -289,12 +285,12 @@ impl Repo {
             }
             i = j;
         }
-        out.extend_from_slice(transfer::STREAM_START);
+        out.extend_from_slice(transfer::STREAM_MAGIC);
         for f in &frames {
             out.extend_from_slice(f);
         }
         out.extend_from_slice(&transfer::stream_end(ids.len() as u64));
-        Ok(ids.len() as u64)
+        Ok(())
     }
 
     /// Every object `commit` reaches, children first, with its stored size. Fails when the
@@ -616,11 +612,6 @@ impl Objects for Repo {
     }
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn encode_index(frames: &[FrameInfo]) -> RepoResult<Vec<u8>> {
     let mut out = Vec::with_capacity(16 + frames.len() * IDX_ENTRY + 32);
     out.extend_from_slice(IDX_MAGIC);
@@ -637,7 +628,7 @@ fn encode_index(frames: &[FrameInfo]) -> RepoResult<Vec<u8>> {
     Ok(out)
 }
 
-fn decode_index(pack: &str, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)>> {
+fn decode_index(pack: &Arc<str>, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)>> {
     let bad = |why: &str| corrupt(format!("index of pack {pack}: {why}"));
     if bytes.len() < 48 || &bytes[..8] != IDX_MAGIC {
         return Err(bad("not a pack index"));
@@ -651,7 +642,6 @@ fn decode_index(pack: &str, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)>> {
     if entries.len() as u64 != count.saturating_mul(IDX_ENTRY as u64) {
         return Err(bad("wrong length"));
     }
-    let placeholder: Arc<str> = Arc::from("");
     entries
         .chunks_exact(IDX_ENTRY)
         .map(|e| {
@@ -662,7 +652,7 @@ fn decode_index(pack: &str, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)>> {
             Ok((
                 id,
                 Loc {
-                    pack: placeholder.clone(),
+                    pack: pack.clone(),
                     offset,
                     len,
                     kind,

@@ -131,18 +131,12 @@ pub struct PullSummary {
     pub bytes_received: u64,
 }
 
-fn remote_versions(remote: &dyn Remote, name: &str) -> SyncResult<Vec<RemoteVersion>> {
+/// The remote's versions of a pod: its live versions and the highest number used (none and 0
+/// when the pod is not there).
+fn remote_versions(remote: &dyn Remote, name: &str) -> SyncResult<(Vec<RemoteVersion>, u64)> {
     match remote.versions(name) {
-        Ok(list) => Ok(list.versions),
-        Err(RemoteError::NotFound(_)) => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn highest_used(remote: &dyn Remote, name: &str) -> SyncResult<u64> {
-    match remote.versions(name) {
-        Ok(list) => Ok(list.highest),
-        Err(RemoteError::NotFound(_)) => Ok(0),
+        Ok(list) => Ok((list.versions, list.highest)),
+        Err(RemoteError::NotFound(_)) => Ok((Vec::new(), 0)),
         Err(e) => Err(e.into()),
     }
 }
@@ -181,7 +175,7 @@ pub fn push(
     let name = pod.name.as_str();
     let (target, target_commit) = local.resolve(pod)?;
     let mine = local_versions(local, name)?;
-    let theirs = remote_versions(remote, name)?;
+    let (theirs, highest) = remote_versions(remote, name)?;
     let mut summary = PushSummary {
         pod: format!("{name}:{target}"),
         remote: remote.describe(),
@@ -222,7 +216,6 @@ pub fn push(
         .iter()
         .filter(|v| v.version > base.unwrap_or(0) && v.version <= target)
         .collect();
-    let highest = highest_used(remote, name)?;
     if let Some(first) = to_push.first()
         && first.version <= highest
     {
