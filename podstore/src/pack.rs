@@ -67,7 +67,7 @@ pub(crate) struct Loc {
 /// Whether a block is not worth compressing: four 16 KiB samples spread over it, compressed
 /// at level 1, none of which shrinks by 1/32. Random data (encrypted or compressed uploads)
 /// then costs no compression time at all; a block with any compressible part is compressed.
-fn looks_incompressible(buf: &[u8]) -> bool {
+pub(crate) fn looks_incompressible(buf: &[u8]) -> bool {
     const SAMPLE: usize = 16 * 1024;
     if buf.len() < 8 * SAMPLE {
         return false;

@@ -20,7 +20,7 @@ use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, CommitId, ObjectId, TreeId};
 use crate::object::{ObjectKind, Objects, put_varint};
-use crate::pack::MAX_OBJECT;
+use crate::pack::{MAX_OBJECT, looks_incompressible};
 use crate::tree;
 
 /// The magic bytes every stream starts with.
@@ -254,10 +254,11 @@ impl<W: Write> StreamWriter<W> {
 
     /// Appends one object, compressed when that pays.
     pub fn object(&mut self, kind: ObjectKind, id: &ObjectId, raw: &[u8]) -> Result<()> {
-        let compressed = if self.worth_compressing(raw) {
-            self.zstd.compress(raw).ok()
-        } else {
+        // Random data (encrypted or compressed uploads) costs no compression time.
+        let compressed = if looks_incompressible(raw) {
             None
+        } else {
+            self.zstd.compress(raw).ok()
         };
         let (codec, stored): (u8, &[u8]) = match &compressed {
             Some(c) if c.len() < raw.len() - raw.len() / 16 => (1, c),
@@ -276,21 +277,6 @@ impl<W: Write> StreamWriter<W> {
         self.raw_bytes += raw.len() as u64;
         self.sent_bytes += (head.len() + stored.len()) as u64;
         Ok(())
-    }
-
-    /// Whether compressing `raw` may pay: large objects are tried on two 4 KiB samples first,
-    /// so random data (encrypted or already compressed uploads) costs no compression time.
-    fn worth_compressing(&mut self, raw: &[u8]) -> bool {
-        const SAMPLE: usize = 4 << 10;
-        if raw.len() < 16 * SAMPLE {
-            return true;
-        }
-        let mid = raw.len() / 2;
-        [&raw[..SAMPLE], &raw[mid..mid + SAMPLE]].iter().any(|s| {
-            self.zstd
-                .compress(s)
-                .is_ok_and(|c| c.len() < SAMPLE - SAMPLE / 16)
-        })
     }
 
     /// Copies objects from a store, in the order given.
