@@ -388,7 +388,6 @@ fn cpu() -> String {
 }
 
 fn section(r: &Results, load_start: &str, load_end: &str) -> String {
-    let yes = |ok: bool| if ok { "yes" } else { "no" };
     let mut s = String::new();
     let _ = writeln!(s, "## cli: pod inspect\n");
     let _ = writeln!(
@@ -423,7 +422,7 @@ fn section(r: &Results, load_start: &str, load_end: &str) -> String {
         "| open: read the root, build the state, first full draw | {} | {} | < 1 s | {} |",
         ms(r.open.0),
         ms(r.open.1),
-        yes(r.open.1 < Duration::from_secs(1))
+        report::met(r.open.1 < Duration::from_secs(1))
     );
     let _ = writeln!(
         s,
@@ -431,7 +430,7 @@ fn section(r: &Results, load_start: &str, load_end: &str) -> String {
         count(BIG_BUCKET_OBJECTS),
         ms(r.expand.0),
         ms(r.expand.1),
-        yes(r.expand.1 < Duration::from_secs(1))
+        report::met(r.expand.1 < Duration::from_secs(1))
     );
     let _ = writeln!(
         s,
@@ -440,7 +439,7 @@ fn section(r: &Results, load_start: &str, load_end: &str) -> String {
         r.scroll_frames,
         ms(r.scroll_mean),
         ms(r.scroll_max),
-        yes(r.scroll_max < Duration::from_millis(16))
+        report::met(r.scroll_max < Duration::from_millis(16))
     );
     let _ = writeln!(
         s,
@@ -450,7 +449,7 @@ fn section(r: &Results, load_start: &str, load_end: &str) -> String {
         r.search_matches,
         ms(r.search.0),
         ms(r.search.1),
-        yes(r.search.1 < Duration::from_secs(1))
+        report::met(r.search.1 < Duration::from_secs(1))
     );
     let _ = writeln!(
         s,
@@ -459,7 +458,7 @@ fn section(r: &Results, load_start: &str, load_end: &str) -> String {
         count(r.diff_changes),
         ms(r.diff_open.0),
         ms(r.diff_open.1),
-        yes(r.diff_open.1 < Duration::from_secs(1))
+        report::met(r.diff_open.1 < Duration::from_secs(1))
     );
     let _ = writeln!(
         s,

@@ -1726,14 +1726,14 @@ impl Report {
             "| cold start: spawn to first answer on `/_localstack/health`, median of {COLD_STARTS} (podstack: 200, fresh data dir; moto: any answer, it has no such endpoint) | {} | {} | ≤ 100 ms | {} |",
             span(&c.podstack),
             span(&c.moto),
-            yes(median(&c.podstack) <= COLD_START_TARGET)
+            report::met(median(&c.podstack) <= COLD_START_TARGET)
         );
         let _ = writeln!(
             md,
             "| RSS idle, 0.5 s after ready | {} | {} | ≤ 30 MiB | {} |",
             mib(m.idle.0.now_kib),
             mib(m.idle.1.now_kib),
-            yes(m.idle.0.now_kib <= IDLE_RSS_TARGET_KIB)
+            report::met(m.idle.0.now_kib <= IDLE_RSS_TARGET_KIB)
         );
         let _ = writeln!(
             md,
@@ -1871,7 +1871,7 @@ impl Report {
                 "\npodstack p50 at depth {} ÷ p50 at depth {}: {ratio:.2} (flat means ≤ {FLAT_FACTOR}): {}.",
                 last.depth,
                 first.depth,
-                yes(ratio <= FLAT_FACTOR)
+                report::met(ratio <= FLAT_FACTOR)
             );
         }
     }
@@ -1916,10 +1916,6 @@ fn met(speed: bool, cpu: bool) -> &'static str {
         (true, false) => "**no** (CPU)",
         (false, false) => "**no** (both)",
     }
-}
-
-fn yes(ok: bool) -> &'static str {
-    if ok { "yes" } else { "**no**" }
 }
 
 fn p50_p99(s: &Sample) -> String {

@@ -1528,11 +1528,6 @@ fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
-/// "yes" or "**no**".
-fn met(ok: bool) -> &'static str {
-    if ok { "yes" } else { "**no**" }
-}
-
 /// "met" or "not met", for prose.
 fn met_word(ok: bool) -> &'static str {
     if ok { "met" } else { "not met" }
@@ -1602,7 +1597,7 @@ fn render_throughput(s: &mut String, runs: &[Throughput]) {
         };
         let (target, ok) = match t.mode.target {
             None => ("—".to_owned(), "—"),
-            Some(min) => (format!("≥ {:.0} %", min * 100.0), met(ratio >= min)),
+            Some(min) => (format!("≥ {:.0} %", min * 100.0), report::met(ratio >= min)),
         };
         let low = t.rps.iter().copied().fold(f64::INFINITY, f64::min);
         let high = t.rps.iter().copied().fold(0.0, f64::max);
@@ -1655,7 +1650,7 @@ fn render_big(s: &mut String, b: &Big, o: &Overlap) {
             format!("save after one change, big state (median of {CHANGED_SAVES}; max)"),
             format!("{}; {}", ms(changed), ms(max(&b.changed_saves))),
             "≤ 50 ms",
-            met(changed <= SAVE_TARGET),
+            report::met(changed <= SAVE_TARGET),
         ),
         (
             format!("save after one change, tiny state: 1 object (median of {TINY_SAVES}; max)"),
@@ -1669,7 +1664,7 @@ fn render_big(s: &mut String, b: &Big, o: &Overlap) {
             ),
             format!("{}; {}", ms(median(&ready)), ms(max(&ready))),
             "≤ 500 ms",
-            met(median(&ready) <= START_TARGET),
+            report::met(median(&ready) <= START_TARGET),
         ),
         (
             format!("start-up with the big state, to health 200 (median of {STARTS})"),

@@ -1042,10 +1042,6 @@ fn opt_secs(s: Option<f64>) -> String {
     s.map_or_else(|| "not installed".into(), |s| format!("{s:.2} s"))
 }
 
-fn yes_no(ok: bool) -> &'static str {
-    if ok { "yes" } else { "**no**" }
-}
-
 impl Report {
     /// The `## podstore` section of `docs/performance.md`.
     fn markdown(&self) -> String {
@@ -1129,7 +1125,7 @@ impl Report {
                 format!("{first_ratio:.2}×"),
                 format!("{} `backup`", opt_secs(r.backup)),
                 "≤ 2× floor".into(),
-                yes_no(first_ratio <= 2.0).into(),
+                report::met(first_ratio <= 2.0).into(),
             ],
             [
                 "commit after the 1% change".into(),
@@ -1138,7 +1134,7 @@ impl Report {
                 "—".into(),
                 format!("{} `backup` (files cache)", opt_secs(r.incremental)),
                 "< 0.3 s".into(),
-                yes_no(self.second.secs < 0.3).into(),
+                report::met(self.second.secs < 0.3).into(),
             ],
             [
                 "read back everything (version 2)".into(),
@@ -1147,7 +1143,7 @@ impl Report {
                 format!("{read_ratio:.2}×"),
                 format!("{} `restore`", opt_secs(r.restore)),
                 "≤ 2× floor".into(),
-                yes_no(read_ratio <= 2.0).into(),
+                report::met(read_ratio <= 2.0).into(),
             ],
             [
                 "store size after the first commit".into(),
@@ -1156,7 +1152,7 @@ impl Report {
                 format!("{size_ratio:.3}×"),
                 r.repo_v1.map_or_else(|| "not installed".into(), mib),
                 "≤ `zstd -1` of the tar".into(),
-                yes_no(size_ratio <= 1.0).into(),
+                report::met(size_ratio <= 1.0).into(),
             ],
             [
                 "store growth for the 1% change".into(),

@@ -1096,10 +1096,6 @@ fn mbps(bytes: u64, secs: f64) -> String {
     format!("{:.0} MB/s", bytes as f64 / 1e6 / secs.max(1e-9))
 }
 
-fn yes_no(ok: bool) -> &'static str {
-    if ok { "yes" } else { "**no**" }
-}
-
 impl Report {
     /// The section of `docs/performance.md`.
     fn markdown(&self) -> String {
@@ -1170,7 +1166,7 @@ impl Report {
         for op in &self.ops {
             let (target, met) = op
                 .target()
-                .map_or(("—".to_owned(), "—"), |(t, ok)| (t, yes_no(ok)));
+                .map_or(("—".to_owned(), "—"), |(t, ok)| (t, report::met(ok)));
             let raw = op.moved.raw.map_or_else(|| "—".to_owned(), mib);
             let _ = writeln!(
                 s,

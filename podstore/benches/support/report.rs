@@ -79,3 +79,8 @@ pub fn hardware() -> Hardware {
         mem_gib,
     }
 }
+
+/// A "met?" cell: "yes", or a bold "**no**".
+pub fn met(ok: bool) -> &'static str {
+    if ok { "yes" } else { "**no**" }
+}
