@@ -371,16 +371,22 @@ struct FileEntry {
     token: String,
 }
 
+/// Runs `f` on the credential vault, then passes the vault's notes (a fallback taken, a
+/// keyring that did not answer) to stderr, whether `f` succeeded or not.
+pub fn with_vault<T>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Vault) -> Result<T>) -> Result<T> {
+    let mut vault = Vault::new(ctx.settings)?;
+    let out = f(&mut vault);
+    for n in vault.take_notes() {
+        ctx.note(n);
+    }
+    out
+}
+
 /// The token for `remote` (push and pull call this): `PODSTACK_TOKEN`, the keyring or the
 /// file, with where it came from; `None` when there is none or for an S3 remote. Notes go to
 /// stderr.
 pub fn token_for(ctx: &mut Ctx<'_>, remote: &Remote) -> Result<Option<(String, Source)>> {
-    let mut vault = Vault::new(ctx.settings)?;
-    let got = vault.get(remote);
-    for n in vault.take_notes() {
-        ctx.note(n);
-    }
-    let got = got?;
+    let got = with_vault(ctx, |vault| vault.get(remote))?;
     if let Some((_, source)) = &got {
         ctx.detail(format!("using the token of {} from {source}", remote.name));
     }

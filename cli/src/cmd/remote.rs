@@ -5,7 +5,7 @@ use std::io::{BufRead, Read};
 
 use serde_json::{Value, json};
 
-use crate::credentials::{self, Source, Stored, Vault};
+use crate::credentials::{self, Source, Stored};
 use crate::error::{CliError, Kind, Result};
 use crate::output::{self, Ctx};
 use crate::remote::{self, Remote, RemoteUrl, Remotes};
@@ -38,18 +38,17 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<()> {
         ctx.note("no remotes yet; `podstack remote add NAME URL` adds one");
         return Ok(());
     }
-    let mut vault = Vault::new(ctx.settings)?;
-    let mut rows = Vec::new();
-    for r in &remotes.list {
-        let token = match &r.url {
-            RemoteUrl::S3 { .. } => "aws",
-            RemoteUrl::Http { .. } => vault.get(r)?.map_or("none", |(_, s)| s.as_str()),
-        };
-        rows.push((r, token, default.as_deref() == Some(r.name.as_str())));
-    }
-    for n in vault.take_notes() {
-        ctx.note(n);
-    }
+    let rows = credentials::with_vault(ctx, |vault| {
+        let mut rows = Vec::new();
+        for r in &remotes.list {
+            let token = match &r.url {
+                RemoteUrl::S3 { .. } => "aws",
+                RemoteUrl::Http { .. } => vault.get(r)?.map_or("none", |(_, s)| s.as_str()),
+            };
+            rows.push((r, token, default.as_deref() == Some(r.name.as_str())));
+        }
+        Ok(rows)
+    })?;
     let js: Vec<Value> = rows
         .iter()
         .map(|(r, token, is_default)| {
@@ -81,11 +80,7 @@ pub fn remove(ctx: &mut Ctx<'_>, name: &str) -> Result<()> {
     remotes.save(&dir)?;
     let mut forgot = Vec::new();
     if matches!(gone.url, RemoteUrl::Http { .. }) {
-        let mut vault = Vault::new(ctx.settings)?;
-        forgot = vault.remove(name)?;
-        for n in vault.take_notes() {
-            ctx.note(n);
-        }
+        forgot = credentials::with_vault(ctx, |vault| vault.remove(name))?;
     }
     if ctx.settings.config.default_remote.as_deref() == Some(name) {
         ctx.warn(format!(
@@ -147,12 +142,7 @@ pub fn login(ctx: &mut Ctx<'_>, name: Option<&str>, token_stdin: bool) -> Result
             ),
             other => other.into(),
         })?;
-    let mut vault = Vault::new(ctx.settings)?;
-    let stored = vault.store(&remote, &token);
-    for n in vault.take_notes() {
-        ctx.note(n);
-    }
-    let stored = stored?;
+    let stored = credentials::with_vault(ctx, |vault| vault.store(&remote, &token))?;
     if ctx.settings.credentials.env_token.is_some() {
         ctx.note(format!(
             "note: {} is set and overrides the stored token",
@@ -181,12 +171,7 @@ pub fn login(ctx: &mut Ctx<'_>, name: Option<&str>, token_stdin: bool) -> Result
 /// `logout [NAME]`: removes the token from the keyring and the file.
 pub fn logout(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<()> {
     let remote = remote::resolve_remote(ctx.settings, name)?;
-    let mut vault = Vault::new(ctx.settings)?;
-    let removed = vault.remove(&remote.name);
-    for n in vault.take_notes() {
-        ctx.note(n);
-    }
-    let removed = removed?;
+    let removed = credentials::with_vault(ctx, |vault| vault.remove(&remote.name))?;
     if ctx.settings.credentials.env_token.is_some() {
         ctx.note(format!(
             "note: {} is still set; it is used until you unset it",
