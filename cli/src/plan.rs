@@ -130,6 +130,8 @@ pub struct Settings {
     pub config: Config,
     /// Tokens: `PODSTACK_TOKEN`, `PODSTACK_KEYRING`, whether there is a D-Bus session.
     pub credentials: credentials::Options,
+    /// Push and pull: `PODSTACK_TRANSFER_PARALLEL`, `PODSTACK_TRANSFER_BATCH_BYTES`.
+    pub transfer: remote_server::sync::Options,
 }
 
 impl Settings {
@@ -160,6 +162,7 @@ impl Settings {
                 backend: credentials::Backend::File,
                 ..credentials::Options::default()
             },
+            transfer: remote_server::sync::Options::default(),
         }
     }
 
@@ -463,6 +466,7 @@ pub fn resolve(cli: Cli, env: &Env, term: Terminal) -> Result<Plan> {
         },
         session_bus: env.get("DBUS_SESSION_BUS_ADDRESS").is_some(),
     };
+    let transfer = transfer_options(env)?;
     let settings = Settings {
         endpoint,
         data_dir,
@@ -477,6 +481,7 @@ pub fn resolve(cli: Cli, env: &Env, term: Terminal) -> Result<Plan> {
         config_path,
         config,
         credentials,
+        transfer,
     };
     let strategy = |s: Option<crate::args::StrategyArg>| s.map_or(default_strategy, Strategy::from);
     let action = match cli.command {
@@ -688,6 +693,29 @@ fn seconds(v: f64) -> Result<f64> {
 }
 
 /// Parses `name` or `name:N`.
+/// Push and pull tuning from the environment; each variable must be a positive number.
+fn transfer_options(env: &Env) -> Result<remote_server::sync::Options> {
+    let mut o = remote_server::sync::Options::default();
+    let num = |var: &str| -> Result<Option<u64>> {
+        match env.get(var) {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| CliError::usage(format!("{var}={v:?} is not a positive number"))),
+            None => Ok(None),
+        }
+    };
+    if let Some(n) = num("PODSTACK_TRANSFER_PARALLEL")? {
+        o.parallel = usize::try_from(n.min(64)).unwrap_or(4);
+    }
+    if let Some(n) = num("PODSTACK_TRANSFER_BATCH_BYTES")? {
+        o.batch_bytes = n;
+    }
+    Ok(o)
+}
+
 /// A `--remote` value: empty (the flag alone) means the default remote.
 fn remote_name(r: String) -> Result<Option<String>> {
     if r.is_empty() {

@@ -7,7 +7,7 @@ use podstore::{PodRef, PodSummary, Strategy};
 use remote_server::client::{HttpRemote, Remote as RemoteApi, RemoteError};
 use remote_server::repo::Repo;
 use remote_server::storage::S3Storage;
-use remote_server::sync::{self, Options, Progress, SyncError};
+use remote_server::sync::{self, Progress, SyncError};
 use serde_json::{Value, json};
 
 use crate::cmd::store as st;
@@ -78,28 +78,6 @@ fn connect(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<(Remote, Box<dyn Rem
     Ok((remote, api))
 }
 
-fn options() -> Result<Options> {
-    let mut o = Options::default();
-    let num = |var: &str| -> Result<Option<u64>> {
-        match std::env::var(var) {
-            Ok(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(Some)
-                .ok_or_else(|| CliError::usage(format!("{var}={v:?} is not a positive number"))),
-            Err(_) => Ok(None),
-        }
-    };
-    if let Some(n) = num("PODSTACK_TRANSFER_PARALLEL")? {
-        o.parallel = usize::try_from(n.min(64)).unwrap_or(4);
-    }
-    if let Some(n) = num("PODSTACK_TRANSFER_BATCH_BYTES")? {
-        o.batch_bytes = n;
-    }
-    Ok(o)
-}
-
 /// An indicatif bar as transfer progress.
 struct Bar(ProgressBar);
 
@@ -122,7 +100,7 @@ pub fn push(ctx: &mut Ctx<'_>, remote: Option<&str>, pod: &PodRef) -> Result<()>
         Some(0),
         &format!("pushing {} to {}", pod, remote.name),
     ));
-    let result = sync::push(&store, api.as_ref(), pod, options()?, &bar);
+    let result = sync::push(&store, api.as_ref(), pod, ctx.settings.transfer, &bar);
     bar.0.finish_and_clear();
     let s = result?;
     let js = serde_json::to_value(&s).map_err(|e| CliError::general(e.to_string()))?;
@@ -160,7 +138,7 @@ pub fn pull(
         Some(0),
         &format!("pulling {} from {}", pod, remote.name),
     ));
-    let result = sync::pull(&store, api.as_ref(), pod, into, options()?, &bar);
+    let result = sync::pull(&store, api.as_ref(), pod, into, ctx.settings.transfer, &bar);
     bar.0.finish_and_clear();
     let s = result?;
     let mut js = serde_json::to_value(&s).map_err(|e| CliError::general(e.to_string()))?;
@@ -232,7 +210,7 @@ pub fn pull_seeds(
                 api.as_ref(),
                 &pod,
                 None,
-                options()?,
+                ctx.settings.transfer,
                 &sync::Quiet,
             )?)
         });
