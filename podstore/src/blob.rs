@@ -141,7 +141,7 @@ pub fn put_blob<O: Objects + ?Sized>(objects: &O, data: &[u8]) -> Result<BlobWri
     w.finish()
 }
 
-fn encode_list(total: u64, chunks: &[(ObjectId, u32)]) -> Vec<u8> {
+pub(crate) fn encode_list(total: u64, chunks: &[(ObjectId, u32)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + chunks.len() * 36);
     out.extend_from_slice(LIST_MAGIC);
     put_varint(&mut out, total);
@@ -154,7 +154,7 @@ fn encode_list(total: u64, chunks: &[(ObjectId, u32)]) -> Vec<u8> {
 }
 
 /// Decodes a chunk list into (total size, chunks).
-pub(crate) fn decode_list(id: &ObjectId, bytes: &[u8]) -> Result<(u64, Vec<(ObjectId, u64)>)> {
+pub fn decode_list(id: &ObjectId, bytes: &[u8]) -> Result<(u64, Vec<(ObjectId, u64)>)> {
     let corrupt = |reason: String| Error::CorruptObject { id: *id, reason };
     if bytes.len() < 4 || &bytes[..4] != LIST_MAGIC {
         return Err(corrupt("not a chunk list".into()));

@@ -47,7 +47,9 @@ pub mod tree;
 pub use archive::{
     ARCHIVE_FORMAT, ArchiveStats, ImportedArchive, Manifest, export_archive, import_archive,
 };
-pub use blob::{BlobInfo, BlobReader, BlobWrite, BlobWriter, CHUNK_THRESHOLD, put_blob};
+pub use blob::{
+    BlobInfo, BlobReader, BlobWrite, BlobWriter, CHUNK_THRESHOLD, decode_list, put_blob,
+};
 pub use commit::{COMMIT_FORMAT, Commit, CommitOptions, ServiceInfo, service_counts};
 pub use diff::{Change, ChangeKind, DiffSummary, ScopeCounts, diff, diff_commits, summarize};
 pub use document::{Document, blob_ref, canonical_bytes};
@@ -56,9 +58,13 @@ pub use fsutil::{format_rfc3339, now_unix};
 pub use id::{BlobId, CommitId, DocId, ObjectId, TreeId, hex};
 pub use maintenance::{GcReport, VerifyReport, VersionCheck, gc, verify};
 pub use merge::{Conflict, ConflictKind, MergeOutcome, Strategy, merge};
-pub use object::{MemObjects, ObjectKind, Objects, Overlay, StoredObject};
+pub use object::{
+    BlockMember, MemObjects, ObjectKind, Objects, Overlay, ReceivedBlock, StoredObject,
+};
 pub use pack::MAX_OBJECT;
 pub use path::StatePath;
 pub use pods::{Expect, PodRef, PodSummary, VersionInfo, closest, validate_name};
-pub use store::{ObjectVisitor, STORE_FORMAT, Staging, Store, StoreOptions, StoreStats};
+pub use store::{
+    ObjectVisitor, STORE_FORMAT, Staging, Store, StoreOptions, StoreStats, WholeBlock,
+};
 pub use tree::{Entry, Summary};

@@ -67,6 +67,16 @@ pub trait Objects: Send + Sync {
         Ok(self.get_raw(id)?.map(|(k, _)| k))
     }
 
+    /// Stores a block of objects received whole (every member already checked against its
+    /// id). A pack store keeps the block as it came, compression included; others store the
+    /// members one by one.
+    fn put_block(&self, block: &ReceivedBlock<'_>) -> Result<()> {
+        for m in block.members {
+            self.put_raw(m.kind, m.id, block.member_bytes(m))?;
+        }
+        Ok(())
+    }
+
     /// Hashes and stores `bytes`; returns the id.
     fn put(&self, kind: ObjectKind, bytes: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::of(bytes);
@@ -85,6 +95,41 @@ pub trait Objects: Send + Sync {
                 found: kind.name(),
             }),
         }
+    }
+}
+
+/// One object of a block: its record's place in the decoded block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockMember {
+    /// The object.
+    pub id: ObjectId,
+    /// Its kind.
+    pub kind: ObjectKind,
+    /// Offset of its bytes (after the record header) in the decoded block.
+    pub off: u32,
+    /// Their length.
+    pub len: u32,
+}
+
+/// A block of objects as a pack stores it (`codec` 0 = raw, 1 = zstd; decoded, a run of
+/// records `kind:u8 len:u32le bytes`, see `pack`), received whole and decoded.
+#[derive(Clone, Copy, Debug)]
+pub struct ReceivedBlock<'a> {
+    /// How `stored` is encoded.
+    pub codec: u8,
+    /// The block as it travelled.
+    pub stored: &'a [u8],
+    /// The block decoded.
+    pub raw: &'a [u8],
+    /// Every record in it, in order.
+    pub members: &'a [BlockMember],
+}
+
+impl ReceivedBlock<'_> {
+    /// The bytes of one member.
+    pub fn member_bytes(&self, m: &BlockMember) -> &[u8] {
+        let start = m.off as usize;
+        &self.raw[start..start + m.len as usize]
     }
 }
 

@@ -49,7 +49,7 @@ pub(crate) const PACK_TARGET: u64 = 32 << 20;
 /// The largest single object a pack holds; larger blobs are chunked first.
 pub const MAX_OBJECT: usize = 64 << 20;
 const BLOCK_HEADER: u64 = 9;
-const RECORD_HEADER: usize = 5;
+pub(crate) const RECORD_HEADER: usize = 5;
 const ENTRY_LEN: usize = 58;
 
 /// Where an object lives inside a pack.
@@ -79,11 +79,17 @@ pub(crate) fn looks_incompressible(buf: &[u8]) -> bool {
     })
 }
 
-/// Reads and decodes one block at `loc` from `file`.
-pub(crate) fn read_block(file: &File, path: &Path, loc: &Loc) -> Result<Vec<u8>> {
+/// Reads the stored (still encoded) bytes of the block at `loc` from `file`.
+pub(crate) fn read_stored(file: &File, path: &Path, loc: &Loc) -> Result<Vec<u8>> {
     let mut stored = vec![0u8; loc.block_stored as usize];
     file.read_exact_at(&mut stored, loc.block_off + BLOCK_HEADER)
         .ctx("read pack", path)?;
+    Ok(stored)
+}
+
+/// Reads and decodes one block at `loc` from `file`.
+pub(crate) fn read_block(file: &File, path: &Path, loc: &Loc) -> Result<Vec<u8>> {
+    let stored = read_stored(file, path, loc)?;
     decode_block(loc.codec, stored, loc.block_raw as usize).map_err(|reason| Error::CorruptFile {
         path: path.to_owned(),
         reason: format!("block at offset {}: {reason}", loc.block_off),
@@ -349,7 +355,46 @@ impl PackWriter {
         Ok(())
     }
 
-    /// Reads a pending object.
+    /// Appends a block received whole, as it came: `stored` (encoded with `codec`) decodes to
+    /// `raw_len` bytes holding `members`, which the caller has checked. Only `members` are
+    /// indexed (the caller leaves out objects stored already).
+    pub(crate) fn add_block(
+        &mut self,
+        codec: u8,
+        stored: &[u8],
+        raw_len: u32,
+        members: &[crate::object::BlockMember],
+    ) -> Result<()> {
+        let stored_len = u32::try_from(stored.len()).map_err(|_| {
+            Error::InvalidArchive(format!(
+                "a block of {} bytes is too large for a pack",
+                stored.len()
+            ))
+        })?;
+        let block_off = self.len;
+        let mut header = [0u8; BLOCK_HEADER as usize];
+        header[0] = codec;
+        header[1..5].copy_from_slice(&stored_len.to_le_bytes());
+        header[5..9].copy_from_slice(&raw_len.to_le_bytes());
+        self.file.write_all(&header).ctx("write", &self.tmp_path)?;
+        self.file.write_all(stored).ctx("write", &self.tmp_path)?;
+        self.len += BLOCK_HEADER + u64::from(stored_len);
+        for m in members {
+            let loc = Loc {
+                kind: m.kind,
+                codec,
+                block_off,
+                block_stored: stored_len,
+                block_raw: raw_len,
+                obj_off: m.off,
+                obj_len: m.len,
+            };
+            self.entries.push((m.id, loc));
+            self.pending.insert(m.id, Pending::Written(loc));
+        }
+        Ok(())
+    }
+
     /// The kind of a pending object, without reading it.
     pub(crate) fn kind_of(&self, id: &ObjectId) -> Option<ObjectKind> {
         self.pending.get(id).map(|p| match p {
@@ -358,6 +403,7 @@ impl PackWriter {
         })
     }
 
+    /// Reads a pending object.
     pub(crate) fn read(&self, id: &ObjectId) -> Result<Option<(ObjectKind, Vec<u8>)>> {
         match self.pending.get(id) {
             None => Ok(None),

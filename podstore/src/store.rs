@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::id::ObjectId;
-use crate::object::{ObjectKind, Objects, StoredObject, poisoned};
+use crate::object::{BlockMember, ObjectKind, Objects, ReceivedBlock, StoredObject, poisoned};
 use crate::pack::{self, FinishedPack, Loc, PackWriter};
 
 /// The store format this build reads and writes.
@@ -430,6 +430,67 @@ impl Store {
         Ok(())
     }
 
+    /// The committed blocks whose every record is one of `ids`, chunk lists excepted, in
+    /// storage order: these can travel as they are stored ([`Store::read_stored_block`]),
+    /// without being decoded and encoded again. A block holding anything else (an object not
+    /// asked for, a chunk list, a record the index does not name) is not among them.
+    pub fn whole_blocks(&self, ids: &[ObjectId]) -> Result<Vec<WholeBlock>> {
+        let idx = self.inner.index.read().map_err(|_| poisoned())?;
+        let mut by_block: HashMap<(u32, u64), (Loc, Vec<BlockMember>)> = HashMap::new();
+        let mut seen = HashSet::with_capacity(ids.len());
+        for id in ids {
+            if !seen.insert(*id) {
+                continue;
+            }
+            if let Some(&(pack, loc)) = idx.map.get(id) {
+                by_block
+                    .entry((pack, loc.block_off))
+                    .or_insert_with(|| (loc, Vec::new()))
+                    .1
+                    .push(BlockMember {
+                        id: *id,
+                        kind: loc.kind,
+                        off: loc.obj_off,
+                        len: loc.obj_len,
+                    });
+            }
+        }
+        let mut out: Vec<WholeBlock> = by_block
+            .into_iter()
+            .filter_map(|((pack, _), (loc, mut members))| {
+                members.sort_by_key(|m| m.off);
+                let mut end = 0u64;
+                for m in &members {
+                    if m.kind == ObjectKind::Chunks
+                        || u64::from(m.off) != end + pack::RECORD_HEADER as u64
+                    {
+                        return None;
+                    }
+                    end = u64::from(m.off) + u64::from(m.len);
+                }
+                (end == u64::from(loc.block_raw)).then_some(WholeBlock { pack, loc, members })
+            })
+            .collect();
+        out.sort_by_key(|b| (b.pack, b.loc.block_off));
+        Ok(out)
+    }
+
+    /// The stored bytes of a block that [`Store::whole_blocks`] found.
+    pub fn read_stored_block(&self, block: &WholeBlock) -> Result<Vec<u8>> {
+        let path = {
+            let idx = self.inner.index.read().map_err(|_| poisoned())?;
+            idx.packs
+                .get(block.pack as usize)
+                .map(|p| p.path.clone())
+                .ok_or_else(|| Error::CorruptFile {
+                    path: self.inner.packs_dir.clone(),
+                    reason: format!("pack number {} vanished", block.pack),
+                })?
+        };
+        let file = self.pack_file(block.pack, &path)?;
+        pack::read_stored(&file, &path, &block.loc)
+    }
+
     /// An open handle on pack number `pack_no` (cached; the least recently opened is closed
     /// when more than [`OPEN_FILES`] are open).
     fn pack_file(&self, pack_no: u32, path: &Path) -> Result<Arc<File>> {
@@ -464,6 +525,37 @@ impl Store {
             o.clear();
         }
         self.refresh()
+    }
+}
+
+/// A block of a pack made only of objects asked for (see [`Store::whole_blocks`]).
+#[derive(Clone, Debug)]
+pub struct WholeBlock {
+    pack: u32,
+    loc: Loc,
+    /// Its records, in order.
+    pub members: Vec<BlockMember>,
+}
+
+impl WholeBlock {
+    /// How the stored bytes are encoded (0 raw, 1 zstd).
+    pub fn codec(&self) -> u8 {
+        self.loc.codec
+    }
+
+    /// The stored length.
+    pub fn stored_len(&self) -> u32 {
+        self.loc.block_stored
+    }
+
+    /// The decoded length.
+    pub fn raw_len(&self) -> u32 {
+        self.loc.block_raw
+    }
+
+    /// The members' bytes (the decoded length without record headers).
+    pub fn object_bytes(&self) -> u64 {
+        self.members.iter().map(|m| u64::from(m.len)).sum()
     }
 }
 
@@ -536,6 +628,29 @@ impl Objects for Staging {
             .expect("works because it was just set")
             .add(kind, id, bytes)?;
         Ok(true)
+    }
+
+    /// Keeps the block as it came (no second compression); objects stored already are left
+    /// out of the index.
+    fn put_block(&self, block: &ReceivedBlock<'_>) -> Result<()> {
+        let mut fresh = Vec::with_capacity(block.members.len());
+        for m in block.members {
+            if !self.contains(&m.id)? {
+                fresh.push(*m);
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let raw_len = u32::try_from(block.raw.len())
+            .map_err(|_| Error::InvalidArchive("a block over 4 GiB".into()))?;
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        if w.is_none() {
+            *w = Some(PackWriter::create(self.store.tmp_dir(), self.level)?);
+        }
+        w.as_mut()
+            .expect("works because it was just set")
+            .add_block(block.codec, block.stored, raw_len, &fresh)
     }
 
     fn kind_of(&self, id: &ObjectId) -> Result<Option<ObjectKind>> {

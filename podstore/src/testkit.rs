@@ -15,7 +15,26 @@ use crate::tree::{self, Entry};
 /// (chunked when large). Panics on failure: for tests only.
 pub fn one_object_commit<O: Objects + ?Sized>(o: &O, n: u64, body_len: usize) -> CommitId {
     let body: Vec<u8> = (0..body_len).map(|i| (i * 7 + n as usize) as u8).collect();
-    let b = put_blob(o, &body)
+    body_commit(o, n, &body)
+}
+
+/// [`one_object_commit`] with a body of pseudo-random bytes seeded by `n` (chunked into many
+/// distinct chunks when large).
+pub fn random_object_commit<O: Objects + ?Sized>(o: &O, n: u64, body_len: usize) -> CommitId {
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let body: Vec<u8> = (0..body_len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    body_commit(o, n, &body)
+}
+
+fn body_commit<O: Objects + ?Sized>(o: &O, n: u64, body: &[u8]) -> CommitId {
+    let b = put_blob(o, body)
         .expect("works because test objects accept writes")
         .blob;
     let d = Document::new(json!({"schema": "s3.object/1", "n": n, "body": blob_ref(&b)}))

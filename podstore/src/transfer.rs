@@ -4,14 +4,20 @@
 //! ```text
 //! stream = "PSSTRM01" frame* end
 //! frame  = 1:u8 kind:u8 id:[32] varint(raw_len) codec:u8 varint(stored_len) stored
-//! end    = 0:u8 varint(count)
+//!        | 2:u8 varint(count) id:[32]*count varint(raw_len) codec:u8 varint(stored_len) stored
+//! end    = 0:u8 varint(count of objects)
 //! ```
-//! Objects travel in dependency order (chunks before their list, leaves before trees, the
-//! commit last), so a receiver can check each against its id as it arrives: plain objects by
-//! hashing their bytes, chunk lists by hashing the content of the chunks they list.
+//! A frame of tag 1 carries one object. A frame of tag 2 carries a block of objects exactly as
+//! a pack stores it: `stored` decodes to `raw_len` bytes of `count` records
+//! `kind:u8 len:u32le bytes`, the i-th being object `id[i]`; a sender forwards a block it
+//! holds without decoding it, a pack store receiving it keeps it as it is. Blocks never hold
+//! chunk lists. Chunk lists travel after their chunks (in this stream or an earlier one), so
+//! a receiver can check each object against its id as it arrives: plain objects by hashing
+//! their bytes, chunk lists by hashing the content of the chunks they list.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -19,12 +25,20 @@ use crate::blob::{BlobReader, decode_list};
 use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, CommitId, ObjectId, TreeId};
-use crate::object::{ObjectKind, Objects, put_varint};
+use crate::object::{BlockMember, ObjectKind, Objects, ReceivedBlock, put_varint};
 use crate::pack::{MAX_OBJECT, looks_incompressible};
 use crate::tree;
 
 /// The magic bytes every stream starts with.
 pub const STREAM_MAGIC: &[u8; 8] = b"PSSTRM01";
+const TAG_END: u8 = 0;
+const TAG_OBJECT: u8 = 1;
+const TAG_BLOCK: u8 = 2;
+/// The largest decoded block a stream may carry (a pack's block holds at most one object of
+/// [`MAX_OBJECT`] bytes, or about 6 MiB of smaller ones).
+pub const MAX_BLOCK: usize = MAX_OBJECT + (8 << 20);
+/// A block record's header: kind and length.
+const RECORD_HEADER: usize = 5;
 
 /// Reachable objects, children before parents, plus problems met on the way.
 #[derive(Debug, Default)]
@@ -265,7 +279,7 @@ impl<W: Write> StreamWriter<W> {
             _ => (0, raw),
         };
         let mut head = Vec::with_capacity(48);
-        head.push(1);
+        head.push(TAG_OBJECT);
         head.push(kind as u8);
         head.extend_from_slice(&id.0);
         put_varint(&mut head, raw.len() as u64);
@@ -276,6 +290,42 @@ impl<W: Write> StreamWriter<W> {
         self.count += 1;
         self.raw_bytes += raw.len() as u64;
         self.sent_bytes += (head.len() + stored.len()) as u64;
+        Ok(())
+    }
+
+    /// Appends a block of objects as a pack stores it (see the module's format): `stored`,
+    /// encoded with `codec`, decodes to `raw_len` bytes holding `members`' records in order.
+    pub fn block(
+        &mut self,
+        members: &[BlockMember],
+        codec: u8,
+        raw_len: u32,
+        stored: &[u8],
+    ) -> Result<()> {
+        let mut head = Vec::with_capacity(16 + members.len() * 32);
+        head.push(TAG_BLOCK);
+        put_varint(&mut head, members.len() as u64);
+        for m in members {
+            head.extend_from_slice(&m.id.0);
+        }
+        put_varint(&mut head, u64::from(raw_len));
+        head.push(codec);
+        put_varint(&mut head, stored.len() as u64);
+        self.out.write_all(&head).map_err(stream_io)?;
+        self.out.write_all(stored).map_err(stream_io)?;
+        self.count += members.len() as u64;
+        self.raw_bytes += members.iter().map(|m| u64::from(m.len)).sum::<u64>();
+        self.sent_bytes += (head.len() + stored.len()) as u64;
+        Ok(())
+    }
+
+    /// Copies a frame as it is (one that [`read_stream_indexed`] located in a verified
+    /// stream) holding `objects` objects of `raw_bytes` bytes in all.
+    pub fn frame(&mut self, frame: &[u8], objects: u64, raw_bytes: u64) -> Result<()> {
+        self.out.write_all(frame).map_err(stream_io)?;
+        self.count += objects;
+        self.raw_bytes += raw_bytes;
+        self.sent_bytes += frame.len() as u64;
         Ok(())
     }
 
@@ -362,6 +412,9 @@ pub struct FrameInfo {
     pub len: u64,
     /// The object's logical size.
     pub raw_len: u64,
+    /// For an object in a block frame: the offset of its bytes in the decoded block, and the
+    /// number of objects in the block.
+    pub in_block: Option<(u32, u32)>,
 }
 
 /// [`read_stream`], also telling `on_frame` where each verified object's frame lies.
@@ -383,10 +436,11 @@ pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
     let mut stats = StreamStats::default();
     let mut ids = Vec::new();
     let mut zstd = zstd::bulk::Decompressor::new().map_err(stream_io)?;
+    let mut held = Held::default();
     loop {
         let offset = input.n;
         match read_u8(&mut input)? {
-            0 => {
+            TAG_END => {
                 let count = read_varint(&mut input)?;
                 if count != stats.objects {
                     return Err(bad(format!(
@@ -396,43 +450,120 @@ pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
                 }
                 return Ok((stats, ids));
             }
-            1 => {}
+            TAG_OBJECT => {
+                let (kind, id, raw) = read_frame_body(&mut input, &mut stats, limits, &mut zstd)?;
+                receive(sink, &held, kind, id, &raw)?;
+                let raw = Arc::new(raw);
+                if kind == ObjectKind::Blob {
+                    held.keep(id, &raw, 0, raw.len());
+                }
+                ids.push(id);
+                on_frame(FrameInfo {
+                    id,
+                    kind,
+                    offset,
+                    len: input.n - offset,
+                    raw_len: raw.len() as u64,
+                    in_block: None,
+                });
+            }
+            TAG_BLOCK => {
+                let block = read_block_body(&mut input, &mut stats, limits, &mut zstd)?;
+                for m in &block.members {
+                    check_member(&block, m)?;
+                }
+                sink.put_block(&ReceivedBlock {
+                    codec: block.codec,
+                    stored: &block.stored,
+                    raw: &block.raw,
+                    members: &block.members,
+                })?;
+                let count = block.members.len() as u32;
+                let raw = Arc::new(block.raw);
+                for m in &block.members {
+                    if m.kind == ObjectKind::Blob {
+                        held.keep(m.id, &raw, m.off as usize, m.len as usize);
+                    }
+                    ids.push(m.id);
+                    on_frame(FrameInfo {
+                        id: m.id,
+                        kind: m.kind,
+                        offset,
+                        len: input.n - offset,
+                        raw_len: u64::from(m.len),
+                        in_block: Some((m.off, count)),
+                    });
+                }
+            }
             t => return Err(bad(format!("unknown frame tag {t}"))),
         }
-        let (kind, id, raw) = read_frame_body(&mut input, &mut stats, limits, &mut zstd)?;
-        receive(sink, kind, id, &raw)?;
-        ids.push(id);
-        on_frame(FrameInfo {
-            id,
-            kind,
-            offset,
-            len: input.n - offset,
-            raw_len: raw.len() as u64,
-        });
     }
 }
 
-/// Decodes one frame of a stream (as [`FrameInfo`] locates it) into its kind, id and bytes,
-/// checking the bytes against the id.
-pub fn decode_frame(frame: &[u8]) -> Result<(ObjectKind, ObjectId, Vec<u8>)> {
-    let mut input = frame;
-    if read_u8(&mut input)? != 1 {
-        return Err(Error::InvalidArchive("not an object frame".into()));
+/// The objects of one frame, decoded: their bytes lie in `raw`.
+#[derive(Debug)]
+pub struct DecodedFrame {
+    /// The decoded object (a frame of one) or block.
+    pub raw: Vec<u8>,
+    /// Every object in it.
+    pub members: Vec<BlockMember>,
+}
+
+impl DecodedFrame {
+    /// The bytes of one member.
+    pub fn bytes(&self, m: &BlockMember) -> &[u8] {
+        let start = m.off as usize;
+        &self.raw[start..start + m.len as usize]
     }
+}
+
+/// Decodes one frame of a stream (as [`FrameInfo`] locates it), checking every object but
+/// chunk lists against its id (a chunk list was checked against its chunks on receipt).
+pub fn decode_frame(frame: &[u8]) -> Result<DecodedFrame> {
+    let mut input = frame;
     let mut stats = StreamStats::default();
     let mut zstd = zstd::bulk::Decompressor::new().map_err(stream_io)?;
-    let (kind, id, raw) =
-        read_frame_body(&mut input, &mut stats, StreamLimits::default(), &mut zstd)?;
+    let decoded = match read_u8(&mut input)? {
+        TAG_OBJECT => {
+            let (kind, id, raw) =
+                read_frame_body(&mut input, &mut stats, StreamLimits::default(), &mut zstd)?;
+            if kind != ObjectKind::Chunks {
+                check_hash(&id, &raw)?;
+            }
+            let len = u32::try_from(raw.len()).map_err(|_| bad_size(&id))?;
+            DecodedFrame {
+                raw,
+                members: vec![BlockMember {
+                    id,
+                    kind,
+                    off: 0,
+                    len,
+                }],
+            }
+        }
+        TAG_BLOCK => {
+            let block =
+                read_block_body(&mut input, &mut stats, StreamLimits::default(), &mut zstd)?;
+            for m in &block.members {
+                check_member(&block, m)?;
+            }
+            DecodedFrame {
+                raw: block.raw,
+                members: block.members,
+            }
+        }
+        _ => return Err(Error::InvalidArchive("not an object frame".into())),
+    };
     if !input.is_empty() {
-        return Err(Error::InvalidArchive(format!(
-            "object {} frame has trailing bytes",
-            id.short()
-        )));
+        return Err(Error::InvalidArchive(
+            "an object frame has trailing bytes".into(),
+        ));
     }
-    if kind != ObjectKind::Chunks {
-        check_hash(&id, &raw)?;
-    }
-    Ok((kind, id, raw))
+    Ok(decoded)
+}
+
+fn bad_size(id: &ObjectId) -> Error {
+    Error::InvalidArchive(format!("object {} claims an absurd size", id.short()))
 }
 
 /// The end of a stream holding `count` objects (for writers that copy frames as they are).
@@ -501,25 +632,191 @@ fn read_frame_body<R: Read>(
     Ok((kind, id, raw))
 }
 
+/// A block frame after its tag byte, decoded and split into its records.
+struct BlockBody {
+    codec: u8,
+    stored: Vec<u8>,
+    raw: Vec<u8>,
+    members: Vec<BlockMember>,
+}
+
+/// Reads a block frame after its tag byte; counts its objects against `limits`.
+fn read_block_body<R: Read>(
+    input: &mut R,
+    stats: &mut StreamStats,
+    limits: StreamLimits,
+    zstd: &mut zstd::bulk::Decompressor<'static>,
+) -> Result<BlockBody> {
+    let bad = |m: String| Error::InvalidArchive(m);
+    let count = read_varint(input)?;
+    if count == 0 || count > (MAX_BLOCK / RECORD_HEADER) as u64 {
+        return Err(bad(format!("a block claims {count} objects")));
+    }
+    let mut ids = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let mut id = [0u8; 32];
+        input
+            .read_exact(&mut id)
+            .map_err(|_| bad("stream truncated".into()))?;
+        ids.push(ObjectId(id));
+    }
+    let raw_len = read_varint(input)?;
+    let codec = read_u8(input)?;
+    let stored_len = read_varint(input)?;
+    if raw_len > MAX_BLOCK as u64 || stored_len > raw_len + 1024 {
+        return Err(bad(format!(
+            "a block claims an absurd size ({raw_len} bytes)"
+        )));
+    }
+    let mut stored = vec![0u8; stored_len as usize];
+    input
+        .read_exact(&mut stored)
+        .map_err(|_| bad("stream truncated".into()))?;
+    let raw = match codec {
+        0 => stored.clone(),
+        1 => zstd
+            .decompress(&stored, raw_len as usize)
+            .map_err(|e| bad(format!("a block does not decompress: {e}")))?,
+        c => return Err(bad(format!("unknown codec {c}"))),
+    };
+    if raw.len() as u64 != raw_len {
+        return Err(bad("a block has the wrong length".into()));
+    }
+    let mut members = Vec::with_capacity(ids.len());
+    let mut pos = 0usize;
+    for id in ids {
+        let short = || {
+            bad(format!(
+                "block record of object {} is cut short",
+                id.short()
+            ))
+        };
+        let head = raw.get(pos..pos + RECORD_HEADER).ok_or_else(short)?;
+        let kind = ObjectKind::from_u8(head[0])
+            .ok_or_else(|| bad(format!("object {} has an unknown kind", id.short())))?;
+        if kind == ObjectKind::Chunks {
+            return Err(bad(format!(
+                "chunk list {} travels in a block; chunk lists travel alone",
+                id.short()
+            )));
+        }
+        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+        let off = pos + RECORD_HEADER;
+        if off + len as usize > raw.len() {
+            return Err(short());
+        }
+        members.push(BlockMember {
+            id,
+            kind,
+            off: off as u32,
+            len,
+        });
+        pos = off + len as usize;
+        stats.objects += 1;
+        stats.raw_bytes += u64::from(len);
+    }
+    if pos != raw.len() {
+        return Err(bad("a block holds more records than it names".into()));
+    }
+    if stats.objects > limits.max_objects || stats.raw_bytes > limits.max_raw_bytes {
+        return Err(bad("stream holds more than its limits allow".into()));
+    }
+    Ok(BlockBody {
+        codec,
+        stored,
+        raw,
+        members,
+    })
+}
+
+/// Checks one member of a block against its id.
+fn check_member(block: &BlockBody, m: &BlockMember) -> Result<()> {
+    let start = m.off as usize;
+    if ObjectId::of(&block.raw[start..start + m.len as usize]) != m.id {
+        return Err(Error::InvalidArchive(format!(
+            "object {} does not match its id",
+            m.id.short()
+        )));
+    }
+    Ok(())
+}
+
 /// Verifies one received object and stores it.
 fn receive<O: Objects + ?Sized>(
     sink: &O,
+    held: &Held,
     kind: ObjectKind,
     id: ObjectId,
     raw: &[u8],
 ) -> Result<()> {
-    let wrong = || Error::InvalidArchive(format!("object {} does not match its id", id.short()));
     if kind == ObjectKind::Chunks {
-        decode_list(&id, raw).map_err(|e| Error::InvalidArchive(e.to_string()))?;
-        sink.put_raw(kind, id, raw)?;
-        return check_object(sink, &id)
-            .map(|_| ())
-            .map_err(|e| Error::InvalidArchive(format!("chunk list {}: {e}", id.short())));
-    }
-    if ObjectId::of(raw) != id {
-        return Err(wrong());
+        check_list(sink, held, &id, raw)
+            .map_err(|e| Error::InvalidArchive(format!("chunk list {}: {e}", id.short())))?;
+    } else if ObjectId::of(raw) != id {
+        return Err(Error::InvalidArchive(format!(
+            "object {} does not match its id",
+            id.short()
+        )));
     }
     sink.put_raw(kind, id, raw)?;
+    Ok(())
+}
+
+/// The blobs received so far in a stream (bytes shared, not copied), so that a chunk list is
+/// checked against its chunks without reading them back from the sink.
+#[derive(Default)]
+struct Held {
+    blobs: HashMap<ObjectId, (Arc<Vec<u8>>, usize, usize)>,
+}
+
+impl Held {
+    fn keep(&mut self, id: ObjectId, buf: &Arc<Vec<u8>>, off: usize, len: usize) {
+        self.blobs.insert(id, (buf.clone(), off, len));
+    }
+}
+
+/// Checks a received chunk list: its chunks (from this stream, else from `sink`) have the
+/// sizes it lists, and their content hashes to its id.
+fn check_list<O: Objects + ?Sized>(
+    sink: &O,
+    held: &Held,
+    id: &ObjectId,
+    raw: &[u8],
+) -> Result<(), String> {
+    let (total, chunks) = decode_list(id, raw).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
+    let mut sum = 0u64;
+    for (c, size) in &chunks {
+        let len = match held.blobs.get(c) {
+            Some((buf, off, len)) => {
+                hasher.update(&buf[*off..*off + *len]);
+                *len
+            }
+            None => {
+                let bytes = sink.get_kind(c, ObjectKind::Blob).map_err(|e| match e {
+                    Error::MissingObject(_) => format!("chunk {} is missing", c.short()),
+                    other => other.to_string(),
+                })?;
+                hasher.update(&bytes[..]);
+                bytes.len()
+            }
+        };
+        if len as u64 != *size {
+            return Err(format!(
+                "chunk {} is {len} bytes, the list says {size}",
+                c.short()
+            ));
+        }
+        sum += len as u64;
+    }
+    if sum != total {
+        return Err(format!(
+            "chunks add up to {sum} bytes, the list says {total}"
+        ));
+    }
+    if ObjectId(hasher.finalize().into()) != *id {
+        return Err("chunks do not add up to the blob's content".into());
+    }
     Ok(())
 }
 
@@ -602,6 +899,217 @@ mod tests {
         let r = reachable(&o, &[c2], &have, false).expect("reachable");
         assert!(r.objects.iter().all(|(id, _)| !have.contains(id)));
         assert!(!r.objects.is_empty());
+    }
+
+    /// A store holding text and random objects of every size class, flushed into packs.
+    fn store_with_blocks(dir: &std::path::Path) -> (crate::Store, Vec<ObjectId>) {
+        let store = crate::Store::open(dir).expect("open");
+        let mut ids = Vec::new();
+        for i in 0..300u32 {
+            let body = format!("document {i} ").repeat(1 + (i as usize % 40) * 50);
+            ids.push(
+                store
+                    .put(ObjectKind::Document, body.as_bytes())
+                    .expect("put"),
+            );
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..6 {
+            let big: Vec<u8> = (0..(700 << 10))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            ids.push(store.put(ObjectKind::Blob, &big).expect("put"));
+        }
+        store.flush().expect("flush");
+        (store, ids)
+    }
+
+    fn blocks_stream(store: &crate::Store, blocks: &[crate::WholeBlock]) -> Vec<u8> {
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        for b in blocks {
+            let stored = store.read_stored_block(b).expect("stored");
+            w.block(&b.members, b.codec(), b.raw_len(), &stored)
+                .expect("block");
+        }
+        w.finish().expect("finish").1
+    }
+
+    #[test]
+    fn blocks_travel_as_stored_and_a_store_keeps_them_verbatim() {
+        let (a_dir, b_dir) = (
+            tempfile::tempdir().expect("a"),
+            tempfile::tempdir().expect("b"),
+        );
+        let (a, ids) = store_with_blocks(a_dir.path());
+        let blocks = a.whole_blocks(&ids).expect("blocks");
+        let covered: HashSet<ObjectId> = blocks
+            .iter()
+            .flat_map(|b| b.members.iter().map(|m| m.id))
+            .collect();
+        assert_eq!(covered.len(), ids.len(), "every object is in a whole block");
+        assert!(blocks.iter().any(|b| b.codec() == 1) && blocks.iter().any(|b| b.codec() == 0));
+        let stream = blocks_stream(&a, &blocks);
+        let b = crate::Store::open(b_dir.path()).expect("open b");
+        let staging = b.stage();
+        let mut located = Vec::new();
+        let (stats, got) =
+            read_stream_indexed(&stream[..], &staging, StreamLimits::default(), &mut |f| {
+                located.push(f);
+            })
+            .expect("read");
+        staging.commit().expect("commit");
+        assert_eq!(stats.objects, ids.len() as u64);
+        assert_eq!(got.len(), ids.len());
+        assert!(located.iter().all(|f| f.in_block.is_some()));
+        for id in &ids {
+            let (_, bytes) = b.get_raw(id).expect("get").expect("present");
+            assert_eq!(ObjectId::of(&bytes), *id);
+        }
+        // The receiving store holds the very blocks that were sent.
+        let again = b.whole_blocks(&ids).expect("blocks");
+        assert_eq!(again.len(), blocks.len());
+        for (x, y) in blocks.iter().zip(&again) {
+            assert_eq!(
+                a.read_stored_block(x).expect("a"),
+                b.read_stored_block(y).expect("b")
+            );
+        }
+        // A frame located by the reader decodes on its own into the same objects.
+        let f = located[0];
+        let frame = &stream[f.offset as usize..(f.offset + f.len) as usize];
+        let d = decode_frame(frame).expect("decode");
+        assert_eq!(d.members.len() as u32, f.in_block.expect("in block").1);
+        assert!(d.members.iter().any(|m| m.id == f.id));
+    }
+
+    #[test]
+    fn whole_blocks_leave_out_blocks_holding_objects_not_asked_for() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, ids) = store_with_blocks(dir.path());
+        let all = store.whole_blocks(&ids).expect("all");
+        let first = &all[0];
+        let partial: Vec<ObjectId> = ids
+            .iter()
+            .filter(|id| *id != &first.members[0].id)
+            .copied()
+            .collect();
+        let some = store.whole_blocks(&partial).expect("some");
+        assert_eq!(some.len(), all.len() - 1);
+        assert!(some.iter().all(|b| b.members[0].id != first.members[0].id));
+    }
+
+    /// A raw block frame around `records` (kind, bytes), naming `ids`.
+    fn raw_block(ids: &[ObjectId], records: &[(u8, &[u8])]) -> Vec<u8> {
+        let mut raw = Vec::new();
+        for (kind, bytes) in records {
+            raw.push(*kind);
+            raw.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            raw.extend_from_slice(bytes);
+        }
+        let members: Vec<BlockMember> = ids
+            .iter()
+            .map(|id| BlockMember {
+                id: *id,
+                kind: ObjectKind::Blob,
+                off: 0,
+                len: 0,
+            })
+            .collect();
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        w.block(&members, 0, raw.len() as u32, &raw).expect("block");
+        w.finish().expect("finish").1
+    }
+
+    #[test]
+    fn bad_blocks_are_refused_and_store_nothing() {
+        let (x, y) = (b"first object".as_slice(), b"second object".as_slice());
+        let (ix, iy) = (ObjectId::of(x), ObjectId::of(y));
+        let good = raw_block(&[ix, iy], &[(1, x), (1, y)]);
+        let sink = MemObjects::new();
+        read_stream(&good[..], &sink, StreamLimits::default()).expect("good block");
+        assert!(sink.contains(&iy).expect("contains"));
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                raw_block(&[ix, iy], &[(1, x), (1, b"tampered")]),
+                "does not match",
+            ),
+            (raw_block(&[ix, iy], &[(1, x)]), "cut short"),
+            (raw_block(&[ix], &[(1, x), (1, y)]), "more records"),
+            (raw_block(&[ix, iy], &[(1, x), (2, y)]), "chunk list"),
+            (raw_block(&[ix, iy], &[(1, x), (9, y)]), "unknown kind"),
+            (raw_block(&[], &[]), "0 objects"),
+        ];
+        for (stream, why) in cases {
+            let sink = MemObjects::new();
+            let err =
+                read_stream(&stream[..], &sink, StreamLimits::default()).expect_err("refused");
+            assert!(err.to_string().contains(why), "{why}: {err}");
+            assert!(
+                !sink.contains(&ix).expect("contains"),
+                "{why}: nothing stored"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_list_must_match_the_chunks_it_lists() {
+        let src = MemObjects::new();
+        let c = crate::testkit::random_object_commit(&src, 3, 600_000);
+        let r = reachable(&src, &[c], &HashSet::new(), false).expect("reachable");
+        let (list, _) = *r
+            .objects
+            .iter()
+            .find(|o| o.1 == ObjectKind::Chunks)
+            .expect("a chunked blob");
+        let (total, chunks) = decode_list(
+            &list,
+            &src.get_kind(&list, ObjectKind::Chunks).expect("list"),
+        )
+        .expect("decode");
+        let chunks: Vec<(ObjectId, u32)> = chunks.iter().map(|(c, n)| (*c, *n as u32)).collect();
+        let mut swapped = chunks.clone();
+        swapped.swap(0, 1);
+        let mut short = chunks.clone();
+        short[0].1 -= 1;
+        for (bad, why) in [
+            (crate::blob::encode_list(total, &swapped), "do not add up"),
+            (crate::blob::encode_list(total, &short), "the list says"),
+            (crate::blob::encode_list(total, &chunks[1..]), "add up to"),
+        ] {
+            let mut w = StreamWriter::new(Vec::new()).expect("w");
+            for (c, _) in &chunks {
+                let bytes = src.get_kind(c, ObjectKind::Blob).expect("chunk");
+                w.object(ObjectKind::Blob, c, &bytes).expect("chunk");
+            }
+            w.object(ObjectKind::Chunks, &list, &bad).expect("list");
+            let (_, stream) = w.finish().expect("finish");
+            let err = read_stream(&stream[..], &MemObjects::new(), StreamLimits::default())
+                .expect_err("refused");
+            assert!(err.to_string().contains(why), "{why}: {err}");
+        }
+        // Chunks already held by the receiver count too.
+        let have = MemObjects::new();
+        for (c, _) in &chunks {
+            have.put_raw(
+                ObjectKind::Blob,
+                *c,
+                &src.get_kind(c, ObjectKind::Blob).expect("chunk"),
+            )
+            .expect("put");
+        }
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        w.objects_from(&src, &[(list, ObjectKind::Chunks)])
+            .expect("list");
+        let (_, stream) = w.finish().expect("finish");
+        read_stream(&stream[..], &have, StreamLimits::default()).expect("list of held chunks");
+        let err = read_stream(&stream[..], &MemObjects::new(), StreamLimits::default())
+            .expect_err("chunks missing");
+        assert!(err.to_string().contains("is missing"), "{err}");
     }
 
     #[test]

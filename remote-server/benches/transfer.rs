@@ -700,9 +700,15 @@ struct Probe {
     walk: f64,
     /// The same walk with `Objects::kind_of` answered from a map of every object's kind.
     walk_indexed: f64,
-    /// `Store::read_in_storage_order` of each batch, copying the objects out (push, client).
+    /// Objects sent one by one rather than in a whole block.
+    rest_objects: usize,
+    /// `Store::whole_blocks` over version 1 (push, client).
+    plan: f64,
+    /// Reading each batch's stored blocks, and the other objects out of their blocks (push,
+    /// client).
     read: f64,
-    /// `StreamWriter` over each batch: zstd -1 of every object (push, client).
+    /// `StreamWriter` over each batch: block frames, and zstd -1 of the other objects (push,
+    /// client).
     compress: f64,
     /// `Repo::receive_pack` on a directory: decompress, verify, write pack and index (push,
     /// server).
@@ -759,29 +765,46 @@ fn probe(local: &Local, dir: &Path) -> Res<Probe> {
         return Err("the walk with kinds from the index found other objects".into());
     }
 
-    let mut batches: Vec<Vec<(ObjectId, ObjectKind)>> = vec![Vec::new()];
-    let mut size = 0;
-    for &(id, kind) in &reach.objects {
-        if size >= PROBE_BATCH
-            && let Some(last) = batches.last()
-            && !last.is_empty()
-        {
-            batches.push(Vec::new());
+    // As a push plans them: the store's whole blocks in batches of 32 MiB stored, then the
+    // other objects (chunk lists, objects of shared blocks) in one more batch.
+    let ids: Vec<ObjectId> = reach.objects.iter().map(|(id, _)| *id).collect();
+    let t = Instant::now();
+    let blocks = store.whole_blocks(&ids)?;
+    p.plan = t.elapsed().as_secs_f64();
+    let mut batches: Vec<(Vec<podstore::WholeBlock>, Vec<ObjectId>)> = Vec::new();
+    let mut size = PROBE_BATCH;
+    for b in blocks {
+        if size >= PROBE_BATCH {
+            batches.push((Vec::new(), Vec::new()));
             size = 0;
         }
-        size += store.object_size(&id)?.unwrap_or(4096);
+        size += u64::from(b.stored_len());
         if let Some(last) = batches.last_mut() {
-            last.push((id, kind));
+            last.0.push(b);
         }
     }
+    let in_blocks: std::collections::HashSet<ObjectId> = batches
+        .iter()
+        .flat_map(|(bs, _)| bs.iter().flat_map(|b| b.members.iter().map(|m| m.id)))
+        .collect();
+    let rest: Vec<ObjectId> = ids
+        .iter()
+        .filter(|id| !in_blocks.contains(id))
+        .copied()
+        .collect();
+    p.rest_objects = rest.len();
+    batches.push((Vec::new(), rest));
 
     let repo = Repo::open(Box::new(DirStorage::open(dir.join("repo"))?))?;
     let pulled = Store::open(dir.join("pulled"))?;
-    for batch in &batches {
-        let ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
+    for (blocks, rest) in &batches {
         let t = Instant::now();
+        let mut stored = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            stored.push(store.read_stored_block(b)?);
+        }
         let mut read: HashMap<ObjectId, (ObjectKind, Vec<u8>)> = HashMap::new();
-        store.read_in_storage_order(&ids, &mut |id, kind, bytes| {
+        store.read_in_storage_order(rest, &mut |id, kind, bytes| {
             read.insert(*id, (kind, bytes.to_vec()));
             Ok(())
         })?;
@@ -789,7 +812,10 @@ fn probe(local: &Local, dir: &Path) -> Res<Probe> {
 
         let t = Instant::now();
         let mut w = StreamWriter::new(Vec::new())?;
-        for id in &ids {
+        for (b, bytes) in blocks.iter().zip(&stored) {
+            w.block(&b.members, b.codec(), b.raw_len(), bytes)?;
+        }
+        for id in rest {
             let (kind, bytes) = read.get(id).ok_or(podstore::Error::MissingObject(*id))?;
             w.object(*kind, id, bytes)?;
         }
@@ -798,6 +824,12 @@ fn probe(local: &Local, dir: &Path) -> Res<Probe> {
         p.raw_bytes += stats.raw_bytes;
         p.stream_bytes += pack.len() as u64;
         drop(read);
+        drop(stored);
+        let ids: Vec<ObjectId> = blocks
+            .iter()
+            .flat_map(|b| b.members.iter().map(|m| m.id))
+            .chain(rest.iter().copied())
+            .collect();
 
         let t = Instant::now();
         repo.receive_pack(&pack)?;
@@ -1147,8 +1179,10 @@ impl Report {
              fresh storage per backend: a directory under `target/transfer-bench`, or \
              `s3://{BUCKET}/remote` on podstack's own emulator (`target/release/podstack start`, \
              also on loopback, bucket made with a plain `PUT`). The client is `HttpRemote` with \
-             `sync::push`/`sync::pull` and the default `Options` (4 batches of 32 MiB in flight, \
-             pulls store at zstd 1) and a write token, in the bench process. Each backend gets \
+             `sync::push`/`sync::pull` and the default `Options` (4 batches of 32 MiB in flight; \
+             a push sends the local packs' whole blocks as stored, and a pull keeps blocks as \
+             received, storing single objects at zstd 1) and a write token, in the bench \
+             process. Each backend gets \
              the first push, the first pull into an empty second store, then the push and the \
              pull of version 2 (into that store). All processes share the same cores; the page \
              cache is warm; `sync` runs before each timed step. The in-process rows run the same \
@@ -1228,20 +1262,24 @@ impl Report {
         let _ = writeln!(
             s,
             "The building blocks of the first push and pull alone, one thread, in the bench \
-             process, over version 1 ({} objects, {} logical, {} as object streams) in batches \
-             of 32 MiB in the order a push sends them: the walk (`transfer::reachable`) {:.2} s, \
-             and {:.3} s when `Objects::kind_of` answers from a map of the store's kinds (a \
-             control: `Store::kind_of` reads the index); push, client: reading the objects out of the local packs {:.2} s ({}), zstd -1 of \
-             each object into the stream {:.2} s ({}); push, server: `Repo::receive_pack` on a \
-             directory (decompress, hash, write pack and index) {:.2} s ({}); pull, server: \
+             process, over version 1 ({} objects, {} logical, {} as object streams) in the \
+             batches a push makes (the store's whole blocks, 32 MiB of them per batch, then the \
+             {} other objects): the walk (`transfer::reachable`) {:.2} s, and {:.3} s when \
+             `Objects::kind_of` answers from a map of the store's kinds (a control: \
+             `Store::kind_of` reads the index); push, client: `Store::whole_blocks` {:.2} s, \
+             reading the stored blocks and the other objects {:.2} s ({}), framing them (zstd \
+             -1 for the other objects) {:.2} s ({}); push, server: `Repo::receive_pack` on a \
+             directory (decode, hash, write pack and index) {:.2} s ({}); pull, server: \
              `Repo::write_objects` {:.2} s ({}); pull, client: `read_stream` into a staging \
-             area at zstd 1 and its commit (decompress, hash, recompress, write, fsync) {:.2} s \
+             area and its commit (decode, hash, write the blocks as received, fsync) {:.2} s \
              ({}).\n",
             p.objects,
             mib(p.raw_bytes),
             mib(p.stream_bytes),
+            p.rest_objects,
             p.walk,
             p.walk_indexed,
+            p.plan,
             p.read,
             mbps(p.raw_bytes, p.read),
             p.compress,
@@ -1279,7 +1317,7 @@ impl Report {
         let _ = write!(
             out,
             "Beyond the walk the transfers are bound by CPU on these cores: the first push needs \
-             one core for {:.1} s (client reading {:.1} s and recompressing {:.1} s, server \
+             one core for {:.1} s (client reading {:.1} s and framing {:.1} s, server \
              verifying and writing {:.1} s), at best {:.1} s with both cores busy ({}); the first \
              pull {:.1} s, at best {:.1} s ({}). With S3 the emulator (MD5 ETags, SHA-256, its \
              own store) runs on the same cores; packs go to it with an unsigned payload, so \

@@ -462,7 +462,10 @@ impl Response {
 
     /// Reads the whole body (at most `limit` bytes).
     pub fn bytes(mut self, limit: u64) -> Result<Vec<u8>, HttpError> {
-        let mut out = Vec::new();
+        // Sized once when the length is declared: growing a large body by doubling copies it
+        // again at every step.
+        let declared = self.content_length().unwrap_or(0).min(limit);
+        let mut out = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
         (&mut self.body).take(limit + 1).read_to_end(&mut out)?;
         if out.len() as u64 > limit {
             return Err(HttpError::Protocol(format!(

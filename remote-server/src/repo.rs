@@ -5,9 +5,14 @@
 //! podstack-remote.json     {"format":1}
 //! packs/<h>.pack           an object stream exactly as received (docs/formats.md), h = the
 //!                          checksum of its index
-//! packs/<h>.idx            "PSRIDX01" count:u64 (id:[32] kind:u8 offset:u64 len:u32 raw_len:u64)*
-//!                          sha256(everything before):[32]; written after the pack, so a pack
-//!                          without its index is an interrupted upload and is ignored
+//! packs/<h>.idx            "PSRIDX02" count:u64 (id:[32] kind:u8 offset:u64 len:u32 raw_len:u64
+//!                          block_off:u32 block_count:u32)* sha256(everything before):[32];
+//!                          offset and len locate the object's frame; for an object in a block
+//!                          frame, block_off is where its bytes start in the decoded block and
+//!                          block_count the number of objects in the block (0 otherwise).
+//!                          Written after the pack, so a pack without its index is an
+//!                          interrupted upload and is ignored. ("PSRIDX01" indexes, without the
+//!                          last two fields, are still read.)
 //! pods/<name>/<n>.json     a RemoteVersion; created only if absent (compare-and-swap)
 //! tokens/<name>.json       a token record (see `auth`)
 //! ```
@@ -17,11 +22,11 @@
 //! commit and everything it reaches are present; records are never overwritten except by a
 //! deletion tombstone, and numbers are never reused.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use podstore::transfer::{self, FrameInfo, StreamLimits};
-use podstore::{Commit, CommitId, ObjectId, ObjectKind, Objects, Overlay, StoredObject, hex};
+use podstore::{Commit, CommitId, ObjectId, ObjectKind, Objects, StoredObject, hex};
 use sha2::{Digest, Sha256};
 
 use crate::protocol::{ListedObject, PackReceipt, PodEntry, RemoteVersion, VersionList};
@@ -30,10 +35,15 @@ use crate::storage::{Storage, StorageError};
 /// The layout's format number.
 pub const LAYOUT_FORMAT: u64 = 1;
 const MARKER: &str = "podstack-remote.json";
-const IDX_MAGIC: &[u8; 8] = b"PSRIDX01";
-const IDX_ENTRY: usize = 32 + 1 + 8 + 4 + 8;
+const IDX_MAGIC: &[u8; 8] = b"PSRIDX02";
+const IDX_MAGIC_V1: &[u8; 8] = b"PSRIDX01";
+const IDX_ENTRY_V1: usize = 32 + 1 + 8 + 4 + 8;
+const IDX_ENTRY: usize = IDX_ENTRY_V1 + 4 + 4;
 /// Small objects (trees, commits, chunk lists) are cached up to this many bytes.
 const CACHE_BYTES: usize = 256 << 20;
+/// Block frames kept decoded (each up to about 6 MiB; per thread of a busy server, one or two
+/// are in use at a time).
+const RECENT_FRAMES: usize = 16;
 
 /// What went wrong in a repository operation.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +73,27 @@ pub enum RepoError {
 /// Results of repository operations.
 pub type RepoResult<T> = std::result::Result<T, RepoError>;
 
+/// A frame: its pack and offset.
+type FrameKey = (Arc<str>, u64);
+
 #[derive(Clone, Debug)]
 struct Loc {
     pack: Arc<str>,
+    /// The frame holding the object.
     offset: u64,
     len: u32,
     kind: ObjectKind,
+    /// The object's logical size.
+    raw_len: u64,
+    /// In a block frame: where its bytes start in the decoded block, and how many objects the
+    /// block holds.
+    in_block: Option<(u32, u32)>,
+}
+
+impl Loc {
+    fn frame_key(&self) -> FrameKey {
+        (self.pack.clone(), self.offset)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +116,8 @@ pub struct Repo {
     /// Trees and commits known to reach only present objects (objects are never removed).
     complete: RwLock<HashSet<ObjectId>>,
     cache: Mutex<Cache>,
+    /// Block frames decoded lately, newest last.
+    recent: Mutex<VecDeque<(FrameKey, Arc<transfer::DecodedFrame>)>>,
 }
 
 fn corrupt(what: impl Into<String>) -> RepoError {
@@ -134,6 +161,7 @@ impl Repo {
             index: RwLock::new(Index::default()),
             complete: RwLock::new(HashSet::new()),
             cache: Mutex::new(Cache::default()),
+            recent: Mutex::new(VecDeque::new()),
         };
         repo.refresh()?;
         Ok(repo)
@@ -198,7 +226,7 @@ impl Repo {
     /// Verifies every object of a received stream and stores the stream as one pack. A bad
     /// object refuses the whole pack; nothing is written then.
     pub fn receive_pack(&self, bytes: &[u8]) -> RepoResult<PackReceipt> {
-        let staged = Overlay::new(self);
+        let staged = Incoming(self);
         let mut frames: Vec<FrameInfo> = Vec::new();
         let limits = StreamLimits {
             max_objects: 10_000_000,
@@ -236,40 +264,83 @@ impl Repo {
                 offset: f.offset,
                 len: frame_len(f.len)?,
                 kind: f.kind,
+                raw_len: f.raw_len,
+                in_block: f.in_block,
             });
         }
         index.packs.insert(name);
         Ok(receipt)
     }
 
-    /// Writes the objects `ids` as an object stream (frames copied as stored). Fails when one
-    /// is absent.
+    /// Writes the objects `ids` as an object stream, frames copied as stored: a block frame
+    /// whole when every object in it is asked for (at the place of the first), else the
+    /// objects asked for out of it one by one. Fails when one is absent.
     pub fn write_objects(&self, ids: &[ObjectId], out: &mut Vec<u8>) -> RepoResult<()> {
         let mut locs = Vec::with_capacity(ids.len());
         {
             let index = self.index.read().map_err(|_| lock_poisoned())?;
-            for (i, id) in ids.iter().enumerate() {
+            for id in ids {
                 let loc = index.objects.get(id).ok_or_else(|| {
                     RepoError::NotFound(format!("object {} is not on the remote", id.short()))
                 })?;
-                locs.push((i, loc.clone()));
+                locs.push(loc.clone());
             }
         }
-        // Read in storage order, coalescing neighbouring frames; emit in the order asked.
-        let mut sorted: Vec<usize> = (0..locs.len()).collect();
-        sorted.sort_by(|&a, &b| {
-            let (la, lb) = (&locs[a].1, &locs[b].1);
-            (la.pack.as_ref(), la.offset).cmp(&(lb.pack.as_ref(), lb.offset))
-        });
-        let mut frames: Vec<Vec<u8>> = vec![Vec::new(); locs.len()];
+        // Per block frame: the objects asked for in it, and their bytes.
+        let mut asked: HashMap<FrameKey, (u32, u64)> = HashMap::new();
+        let mut counted = HashSet::with_capacity(ids.len());
+        for (id, loc) in ids.iter().zip(&locs) {
+            if loc.in_block.is_some() && counted.insert(*id) {
+                let e = asked.entry(loc.frame_key()).or_default();
+                e.0 += 1;
+                e.1 += loc.raw_len;
+            }
+        }
+        let frames = self.read_frames(&locs)?;
+        let mut w = transfer::StreamWriter::new(&mut *out).map_err(store_err)?;
+        let mut copied: HashSet<FrameKey> = HashSet::new();
+        for (id, loc) in ids.iter().zip(&locs) {
+            let key = loc.frame_key();
+            let frame = frames
+                .get(&key)
+                .ok_or_else(|| corrupt("a frame read went missing"))?;
+            let Some((_, count)) = loc.in_block else {
+                w.frame(frame, 1, loc.raw_len).map_err(store_err)?;
+                continue;
+            };
+            let (n, bytes) = asked.get(&key).copied().unwrap_or_default();
+            if n == count {
+                if copied.insert(key) {
+                    w.frame(frame, u64::from(count), bytes).map_err(store_err)?;
+                }
+                continue;
+            }
+            let (d, _) = self.decoded_frame(loc, Some(frame))?;
+            let m = d
+                .members
+                .iter()
+                .find(|m| m.id == *id)
+                .ok_or_else(|| misplaced(loc, id))?;
+            w.object(m.kind, id, d.bytes(m)).map_err(store_err)?;
+        }
+        w.finish().map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Reads the frames at `locs` in storage order, coalescing neighbours; by (pack, offset).
+    fn read_frames(&self, locs: &[Loc]) -> RepoResult<HashMap<FrameKey, Vec<u8>>> {
+        let mut sorted: Vec<&Loc> = locs.iter().collect();
+        sorted.sort_by(|a, b| (a.pack.as_ref(), a.offset).cmp(&(b.pack.as_ref(), b.offset)));
+        sorted.dedup_by(|a, b| a.pack == b.pack && a.offset == b.offset);
+        let mut frames = HashMap::with_capacity(sorted.len());
         let mut i = 0;
         while i < sorted.len() {
-            let first = &locs[sorted[i]].1;
+            let first = sorted[i];
             let start = first.offset;
             let mut end = start + u64::from(first.len);
             let mut j = i + 1;
             while j < sorted.len() {
-                let l = &locs[sorted[j]].1;
+                let l = sorted[j];
                 if l.pack != first.pack || l.offset > end + (64 << 10) || end - start > (16 << 20) {
                     break;
                 }
@@ -278,39 +349,64 @@ impl Repo {
             }
             let key = format!("packs/{}.pack", first.pack);
             let range = self.storage.get_range(&key, start, end - start)?;
-            for &k in &sorted[i..j] {
-                let l = &locs[k].1;
+            for l in &sorted[i..j] {
                 let from = usize::try_from(l.offset - start).map_err(|_| corrupt("offset"))?;
-                frames[k] = range[from..from + l.len as usize].to_vec();
+                let frame = range
+                    .get(from..from + l.len as usize)
+                    .ok_or_else(|| corrupt(format!("pack {} is shorter than its index", l.pack)))?;
+                frames.insert(l.frame_key(), frame.to_vec());
             }
             i = j;
         }
-        out.extend_from_slice(transfer::STREAM_MAGIC);
-        for f in &frames {
-            out.extend_from_slice(f);
-        }
-        out.extend_from_slice(&transfer::stream_end(ids.len() as u64));
-        Ok(())
+        Ok(frames)
     }
 
-    /// Every object `commit` reaches, children first, with its stored size. Fails when the
-    /// commit is incomplete.
+    /// Every object `commit` reaches, children first, with its size (stored, or logical for
+    /// an object in a block). The objects of one block frame are listed together, at the
+    /// place of the first (chunks only move earlier, so still come before their list), so
+    /// that batches cut from the listing ask for whole blocks. Fails when the commit is
+    /// incomplete.
     pub fn listing(&self, commit: CommitId) -> RepoResult<Vec<ListedObject>> {
         let r = transfer::reachable(self, &[commit], &HashSet::new(), false).map_err(store_err)?;
         let index = self.index.read().map_err(|_| lock_poisoned())?;
-        r.objects
-            .into_iter()
-            .map(|(id, kind)| {
-                let loc = index.objects.get(&id).ok_or_else(|| {
-                    corrupt(format!(
-                        "object {} of commit {} is missing",
-                        id.short(),
-                        commit.0.short()
-                    ))
-                })?;
-                Ok((id, kind as u8, u64::from(loc.len)))
-            })
-            .collect()
+        let mut located = Vec::with_capacity(r.objects.len());
+        let mut by_frame: HashMap<FrameKey, Vec<usize>> = HashMap::new();
+        for (i, (id, kind)) in r.objects.into_iter().enumerate() {
+            let loc = index.objects.get(&id).ok_or_else(|| {
+                corrupt(format!(
+                    "object {} of commit {} is missing",
+                    id.short(),
+                    commit.0.short()
+                ))
+            })?;
+            if loc.in_block.is_some() {
+                by_frame.entry(loc.frame_key()).or_default().push(i);
+            }
+            located.push((id, kind, loc));
+        }
+        let mut out = Vec::with_capacity(located.len());
+        let mut listed = vec![false; located.len()];
+        for i in 0..located.len() {
+            let together = match located[i].2.in_block {
+                Some(_) => by_frame
+                    .get(&located[i].2.frame_key())
+                    .map_or_else(|| vec![i], Clone::clone),
+                None => vec![i],
+            };
+            for j in together {
+                if std::mem::replace(&mut listed[j], true) {
+                    continue;
+                }
+                let (id, kind, loc) = &located[j];
+                let size = if loc.in_block.is_some() {
+                    loc.raw_len
+                } else {
+                    u64::from(loc.len)
+                };
+                out.push((*id, *kind as u8, size));
+            }
+        }
+        Ok(out)
     }
 
     /// Checks that `commit` and everything it reaches are present.
@@ -544,33 +640,112 @@ impl Repo {
         else {
             return Ok(None);
         };
-        let frame = self.storage.get_range(
-            &format!("packs/{}.pack", loc.pack),
-            loc.offset,
-            u64::from(loc.len),
-        )?;
-        let (kind, got, raw) = transfer::decode_frame(&frame)
-            .map_err(|e| corrupt(format!("pack {}: {e}", loc.pack)))?;
-        if got != *id || kind != loc.kind {
-            return Err(corrupt(format!(
-                "pack {} holds another object where the index says {}",
-                loc.pack,
-                id.short()
-            )));
+        let (decoded, fresh) = self.decoded_frame(&loc, None)?;
+        let m = decoded
+            .members
+            .iter()
+            .find(|m| m.id == *id && m.kind == loc.kind)
+            .ok_or_else(|| misplaced(&loc, id))?;
+        let obj: StoredObject = (m.kind, Arc::new(decoded.bytes(m).to_vec()));
+        if !fresh {
+            return Ok(Some(obj));
         }
-        let obj: StoredObject = (kind, Arc::new(raw));
-        if matches!(
-            kind,
-            ObjectKind::Tree | ObjectKind::Commit | ObjectKind::Chunks
-        ) {
-            let mut cache = self.cache.lock().map_err(|_| lock_poisoned())?;
-            if cache.bytes + obj.1.len() <= CACHE_BYTES {
-                cache.bytes += obj.1.len();
-                cache.map.insert(*id, obj.clone());
+        // Walks read every tree, commit and chunk list: keep those of the whole frame (a block
+        // is decoded once, not once per object in it).
+        let mut cache = self.cache.lock().map_err(|_| lock_poisoned())?;
+        for m in &decoded.members {
+            if matches!(
+                m.kind,
+                ObjectKind::Tree | ObjectKind::Commit | ObjectKind::Chunks
+            ) && cache.bytes + m.len as usize <= CACHE_BYTES
+                && !cache.map.contains_key(&m.id)
+            {
+                cache.bytes += m.len as usize;
+                cache
+                    .map
+                    .insert(m.id, (m.kind, Arc::new(decoded.bytes(m).to_vec())));
             }
         }
         Ok(Some(obj))
     }
+}
+
+impl Repo {
+    /// The frame at `loc` decoded (`frame`: its bytes, when read already), from the recently
+    /// decoded frames when there; the flag tells whether it was decoded now. Reading the
+    /// chunks of a blob one by one decodes each of its blocks once.
+    fn decoded_frame(
+        &self,
+        loc: &Loc,
+        frame: Option<&[u8]>,
+    ) -> RepoResult<(Arc<transfer::DecodedFrame>, bool)> {
+        let key = loc.frame_key();
+        {
+            let recent = self.recent.lock().map_err(|_| lock_poisoned())?;
+            if let Some((_, d)) = recent.iter().find(|(k, _)| *k == key) {
+                return Ok((d.clone(), false));
+            }
+        }
+        let read;
+        let frame = match frame {
+            Some(f) => f,
+            None => {
+                read = self.storage.get_range(
+                    &format!("packs/{}.pack", loc.pack),
+                    loc.offset,
+                    u64::from(loc.len),
+                )?;
+                &read
+            }
+        };
+        let decoded = Arc::new(
+            transfer::decode_frame(frame)
+                .map_err(|e| corrupt(format!("pack {}: {e}", loc.pack)))?,
+        );
+        if loc.in_block.is_some() {
+            let mut recent = self.recent.lock().map_err(|_| lock_poisoned())?;
+            if recent.len() >= RECENT_FRAMES {
+                recent.pop_front();
+            }
+            recent.push_back((key, decoded.clone()));
+        }
+        Ok((decoded, true))
+    }
+}
+
+/// The sink of a received stream: the stream itself is kept as the pack, so objects are
+/// checked and let go (no copy); chunk lists find their chunks in the stream (the reader keeps
+/// them) or in the repository.
+struct Incoming<'a>(&'a Repo);
+
+impl Objects for Incoming<'_> {
+    fn get_raw(&self, id: &ObjectId) -> podstore::Result<Option<StoredObject>> {
+        self.0.get_raw(id)
+    }
+
+    fn put_raw(&self, _: ObjectKind, _: ObjectId, _: &[u8]) -> podstore::Result<bool> {
+        Ok(true)
+    }
+
+    fn put_block(&self, _: &podstore::ReceivedBlock<'_>) -> podstore::Result<()> {
+        Ok(())
+    }
+
+    fn contains(&self, id: &ObjectId) -> podstore::Result<bool> {
+        self.0.contains(id)
+    }
+
+    fn kind_of(&self, id: &ObjectId) -> podstore::Result<Option<ObjectKind>> {
+        self.0.kind_of(id)
+    }
+}
+
+fn misplaced(loc: &Loc, id: &ObjectId) -> RepoError {
+    corrupt(format!(
+        "pack {} holds another object where the index says {}",
+        loc.pack,
+        id.short()
+    ))
 }
 
 fn describe_version(v: Option<u64>) -> String {
@@ -622,6 +797,9 @@ fn encode_index(frames: &[FrameInfo]) -> RepoResult<Vec<u8>> {
         out.extend_from_slice(&f.offset.to_le_bytes());
         out.extend_from_slice(&frame_len(f.len)?.to_le_bytes());
         out.extend_from_slice(&f.raw_len.to_le_bytes());
+        let (off, count) = f.in_block.unwrap_or((0, 0));
+        out.extend_from_slice(&off.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
     }
     let sum = Sha256::digest(&out);
     out.extend_from_slice(&sum);
@@ -630,8 +808,13 @@ fn encode_index(frames: &[FrameInfo]) -> RepoResult<Vec<u8>> {
 
 fn decode_index(pack: &Arc<str>, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)>> {
     let bad = |why: &str| corrupt(format!("index of pack {pack}: {why}"));
-    if bytes.len() < 48 || &bytes[..8] != IDX_MAGIC {
-        return Err(bad("not a pack index"));
+    let entry_len = match bytes.get(..8) {
+        Some(m) if m == IDX_MAGIC => IDX_ENTRY,
+        Some(m) if m == IDX_MAGIC_V1 => IDX_ENTRY_V1,
+        _ => return Err(bad("not a pack index")),
+    };
+    if bytes.len() < 48 {
+        return Err(bad("too short"));
     }
     let (body, sum) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(body).as_slice() != sum {
@@ -639,16 +822,27 @@ fn decode_index(pack: &Arc<str>, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)
     }
     let count = u64::from_le_bytes(body[8..16].try_into().map_err(|_| bad("short"))?);
     let entries = &body[16..];
-    if entries.len() as u64 != count.saturating_mul(IDX_ENTRY as u64) {
+    if entries.len() as u64 != count.saturating_mul(entry_len as u64) {
         return Err(bad("wrong length"));
     }
+    let u32_at = |e: &[u8], at: usize| -> RepoResult<u32> {
+        Ok(u32::from_le_bytes(
+            e[at..at + 4].try_into().map_err(|_| bad("short"))?,
+        ))
+    };
     entries
-        .chunks_exact(IDX_ENTRY)
+        .chunks_exact(entry_len)
         .map(|e| {
             let id = ObjectId(e[..32].try_into().map_err(|_| bad("short id"))?);
             let kind = ObjectKind::from_u8(e[32]).ok_or_else(|| bad("unknown kind"))?;
             let offset = u64::from_le_bytes(e[33..41].try_into().map_err(|_| bad("short"))?);
-            let len = u32::from_le_bytes(e[41..45].try_into().map_err(|_| bad("short"))?);
+            let len = u32_at(e, 41)?;
+            let raw_len = u64::from_le_bytes(e[45..53].try_into().map_err(|_| bad("short"))?);
+            let in_block = if entry_len == IDX_ENTRY && u32_at(e, 57)? > 0 {
+                Some((u32_at(e, 53)?, u32_at(e, 57)?))
+            } else {
+                None
+            };
             Ok((
                 id,
                 Loc {
@@ -656,6 +850,8 @@ fn decode_index(pack: &Arc<str>, bytes: &[u8]) -> RepoResult<Vec<(ObjectId, Loc)
                     offset,
                     len,
                     kind,
+                    raw_len,
+                    in_block,
                 },
             ))
         })
@@ -734,6 +930,109 @@ mod tests {
         assert!(matches!(err, RepoError::Conflict { .. }), "{err}");
         r2.create_version("p", 3, c2, Some(1), "t").expect("v3");
         assert!(matches!(r2.versions("q"), Err(RepoError::NotFound(_))));
+    }
+
+    #[test]
+    fn stored_blocks_are_kept_and_sent_whole_or_split() {
+        let (local_dir, dir) = (
+            tempfile::tempdir().expect("l"),
+            tempfile::tempdir().expect("r"),
+        );
+        let local = podstore::Store::open(local_dir.path()).expect("store");
+        let c = podstore::testkit::random_object_commit(&local, 1, 2 << 20);
+        local.flush().expect("flush");
+        let r = transfer::reachable(&local, &[c], &HashSet::new(), false).expect("reachable");
+        let ids: Vec<ObjectId> = r.objects.iter().map(|o| o.0).collect();
+        // As a push sends them: whole blocks, then the rest (the chunk list) one by one.
+        let blocks = local.whole_blocks(&ids).expect("blocks");
+        let in_blocks: HashSet<ObjectId> = blocks
+            .iter()
+            .flat_map(|b| b.members.iter().map(|m| m.id))
+            .collect();
+        assert!(
+            in_blocks.len() > 3,
+            "chunks and the small objects travel in blocks"
+        );
+        let mut w = StreamWriter::new(Vec::new()).expect("w");
+        for b in &blocks {
+            let stored = local.read_stored_block(b).expect("stored");
+            w.block(&b.members, b.codec(), b.raw_len(), &stored)
+                .expect("block");
+        }
+        let rest: Vec<(ObjectId, ObjectKind)> = r
+            .objects
+            .iter()
+            .filter(|o| !in_blocks.contains(&o.0))
+            .copied()
+            .collect();
+        assert!(rest.iter().any(|o| o.1 == ObjectKind::Chunks));
+        w.objects_from(&local, &rest).expect("rest");
+        let (_, pack) = w.finish().expect("finish");
+        let first = repo(dir.path());
+        first.receive_pack(&pack).expect("receive");
+        // A second server reads the index back, walks the commit and answers downloads.
+        let r2 = repo(dir.path());
+        r2.create_version("p", 1, c, None, "t").expect("complete");
+        let listing = r2.listing(c).expect("listing");
+        let all: Vec<ObjectId> = listing.iter().map(|l| l.0).collect();
+        let mut whole = Vec::new();
+        r2.write_objects(&all, &mut whole).expect("all");
+        let back = MemObjects::new();
+        let mut in_block_frames = 0;
+        transfer::read_stream_indexed(&whole[..], &back, StreamLimits::default(), &mut |f| {
+            in_block_frames += usize::from(f.in_block.is_some());
+        })
+        .expect("read all");
+        assert_eq!(in_block_frames, in_blocks.len(), "blocks go out whole");
+        assert!(transfer::reachable(&back, &[c], &HashSet::new(), false).is_ok());
+        // Part of a block: only the objects asked for, each in its own frame.
+        let part: Vec<ObjectId> = blocks[0].members.iter().skip(1).map(|m| m.id).collect();
+        let mut split = Vec::new();
+        r2.write_objects(&part, &mut split).expect("part");
+        let back = MemObjects::new();
+        let mut frames = 0;
+        let (stats, got) =
+            transfer::read_stream_indexed(&split[..], &back, StreamLimits::default(), &mut |f| {
+                assert!(f.in_block.is_none());
+                frames += 1;
+            })
+            .expect("read part");
+        assert_eq!((stats.objects, got), (part.len() as u64, part.clone()));
+        assert_eq!(frames, part.len());
+    }
+
+    #[test]
+    fn indexes_of_both_formats_are_read() {
+        let id = ObjectId::of(b"x");
+        let mut v1 = IDX_MAGIC_V1.to_vec();
+        v1.extend_from_slice(&1u64.to_le_bytes());
+        v1.extend_from_slice(&id.0);
+        v1.push(ObjectKind::Blob as u8);
+        v1.extend_from_slice(&8u64.to_le_bytes());
+        v1.extend_from_slice(&40u32.to_le_bytes());
+        v1.extend_from_slice(&1u64.to_le_bytes());
+        let sum = Sha256::digest(&v1);
+        v1.extend_from_slice(&sum);
+        let pack: Arc<str> = Arc::from("p");
+        let old = decode_index(&pack, &v1).expect("v1");
+        assert_eq!(old.len(), 1);
+        assert_eq!(
+            (old[0].1.offset, old[0].1.len, old[0].1.in_block),
+            (8, 40, None)
+        );
+        let frames = [FrameInfo {
+            id,
+            kind: ObjectKind::Blob,
+            offset: 8,
+            len: 300,
+            raw_len: 1,
+            in_block: Some((5, 3)),
+        }];
+        let new = decode_index(&pack, &encode_index(&frames).expect("encode")).expect("v2");
+        assert_eq!(new[0].1.in_block, Some((5, 3)));
+        let mut bad = v1.clone();
+        bad[20] ^= 1;
+        assert!(decode_index(&pack, &bad).is_err());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! for a version's object list and fetches what the local store lacks. Objects move in
 //! batches of about [`Options::batch_bytes`], several at once; each batch is verified and
 //! stored on arrival, so an interrupted transfer, run again, sends only what did not land.
+//! A push first sends the blocks of the local packs made only of objects to send, as they are
+//! stored (no decoding, no second compression on either side: the receiver checks each object
+//! in them and keeps the block); the rest follow object by object.
 //! A chunked blob's chunks travel in the same batch as their list whenever the blob fits in
 //! one, since a chunk list is verified against its chunks; a batch refused for want of chunks
 //! still in flight is retried once after the others.
@@ -18,7 +21,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use podstore::transfer::{self, StreamLimits, StreamWriter};
-use podstore::{CommitId, ObjectId, ObjectKind, Objects, PodRef, Store, VersionInfo};
+use podstore::{CommitId, ObjectId, ObjectKind, Objects, PodRef, Store, VersionInfo, WholeBlock};
 use serde::Serialize;
 
 use crate::client::{Remote, RemoteError};
@@ -255,6 +258,97 @@ pub fn push(
     let sent = AtomicU64::new(0);
     let wire = AtomicU64::new(0);
     let raw = AtomicU64::new(0);
+    // First the store's blocks made only of objects to send, as they are stored (neither side
+    // decodes and encodes them again); they hold no chunk lists, so they go in any order.
+    let ids: Vec<ObjectId> = items.iter().map(|i| i.id).collect();
+    let blocks = local.whole_blocks(&ids)?;
+    let in_blocks: HashSet<ObjectId> = blocks
+        .iter()
+        .flat_map(|b| b.members.iter().map(|m| m.id))
+        .collect();
+    let mut block_batches: Vec<Vec<WholeBlock>> = Vec::new();
+    let mut size = 0u64;
+    for b in blocks {
+        if block_batches.is_empty() || size >= opts.batch_bytes.max(1) {
+            block_batches.push(Vec::new());
+            size = 0;
+        }
+        size += u64::from(b.stored_len());
+        block_batches
+            .last_mut()
+            .expect("works because a batch was just pushed")
+            .push(b);
+    }
+    // A chunk list whose chunks to send all travel in one block batch goes with it: the
+    // remote checks a list by reading its chunks, which it then has at hand.
+    let mut lists: Vec<Vec<ObjectId>> = vec![Vec::new(); block_batches.len()];
+    {
+        let batch_of: HashMap<ObjectId, usize> = block_batches
+            .iter()
+            .enumerate()
+            .flat_map(|(i, batch)| {
+                batch
+                    .iter()
+                    .flat_map(move |b| b.members.iter().map(move |m| (m.id, i)))
+            })
+            .collect();
+        let to_send: HashSet<ObjectId> = ids.iter().copied().collect();
+        for it in items.iter().filter(|i| i.kind == ObjectKind::Chunks) {
+            let bytes = local.get_kind(&it.id, ObjectKind::Chunks)?;
+            let (_, chunks) = podstore::decode_list(&it.id, &bytes)?;
+            let mut home = None;
+            let fits = chunks
+                .iter()
+                .filter(|(c, _)| to_send.contains(c))
+                .all(|(c, _)| {
+                    batch_of
+                        .get(c)
+                        .is_some_and(|&b| *home.get_or_insert(b) == b)
+                });
+            if let (true, Some(b)) = (fits, home) {
+                lists[b].push(it.id);
+            }
+        }
+    }
+    let with_blocks: HashSet<ObjectId> = lists.iter().flatten().copied().collect();
+    let jobs: Vec<(Vec<WholeBlock>, Vec<ObjectId>)> =
+        block_batches.into_iter().zip(lists).collect();
+    let failed_blocks = run_parallel(jobs, opts.parallel, &|(batch, lists)| {
+        let mut w = StreamWriter::new(Vec::new())?;
+        for b in batch {
+            let stored = local.read_stored_block(b)?;
+            w.block(&b.members, b.codec(), b.raw_len(), &stored)?;
+        }
+        for id in lists {
+            let bytes = local.get_kind(id, ObjectKind::Chunks)?;
+            w.object(ObjectKind::Chunks, id, &bytes)?;
+        }
+        let (stats, pack) = w.finish()?;
+        remote.upload(&pack)?;
+        sent.fetch_add(stats.objects, Ordering::Relaxed);
+        raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
+        wire.fetch_add(pack.len() as u64, Ordering::Relaxed);
+        progress.advance(stats.raw_bytes);
+        Ok(())
+    })?;
+    if let Some((batch, _)) = failed_blocks.first() {
+        // Everything a block batch needs is in it or on the remote already: nothing another
+        // batch brings can make it land.
+        let ids: Vec<String> = batch
+            .iter()
+            .flat_map(|b| b.members.iter().map(|m| m.id.short()))
+            .take(3)
+            .collect();
+        return Err(RemoteError::Invalid(format!(
+            "the remote refused a batch of stored blocks (objects {}…)",
+            ids.join(", ")
+        ))
+        .into());
+    }
+    let items: Vec<Item> = items
+        .into_iter()
+        .filter(|i| !in_blocks.contains(&i.id) && !with_blocks.contains(&i.id))
+        .collect();
     run_batches(&items, opts, &|batch: &[Item]| {
         let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
         // Objects go out in storage order, straight from the store's blocks; chunk lists last,
@@ -508,11 +602,28 @@ fn run_batches(
     f: &(dyn Fn(&[Item]) -> SyncResult<()> + Sync),
 ) -> SyncResult<()> {
     let (batches, last) = plan_batches(items, opts.batch_bytes.max(1));
-    let queue = Mutex::new(batches.into_iter().collect::<VecDeque<_>>());
-    let retry: Mutex<Vec<Vec<Item>>> = Mutex::new(Vec::new());
+    let retry = run_parallel(batches, opts.parallel, &|b: &Vec<Item>| f(b))?;
+    for batch in retry {
+        f(&batch)?;
+    }
+    if !last.is_empty() {
+        f(&last)?;
+    }
+    Ok(())
+}
+
+/// Runs `f` on every job, `parallel` at a time. Stops at the first error that is not
+/// [`retryable`]; returns the jobs that failed with a retryable one.
+fn run_parallel<T: Send>(
+    jobs: Vec<T>,
+    parallel: usize,
+    f: &(dyn Fn(&T) -> SyncResult<()> + Sync),
+) -> SyncResult<Vec<T>> {
+    let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
+    let retry: Mutex<Vec<T>> = Mutex::new(Vec::new());
     let failed: Mutex<Option<SyncError>> = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..opts.parallel.max(1) {
+        for _ in 0..parallel.max(1) {
             s.spawn(|| {
                 loop {
                     if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
@@ -542,13 +653,7 @@ fn run_batches(
     if let Some(e) = failed.into_inner().ok().flatten() {
         return Err(e);
     }
-    for batch in retry.into_inner().unwrap_or_default() {
-        f(&batch)?;
-    }
-    if !last.is_empty() {
-        f(&last)?;
-    }
-    Ok(())
+    Ok(retry.into_inner().unwrap_or_default())
 }
 
 #[cfg(test)]
