@@ -474,7 +474,7 @@ pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
                 }
                 sink.put_block(&ReceivedBlock {
                     codec: block.codec,
-                    stored: &block.stored,
+                    stored: block.stored(),
                     raw: &block.raw,
                     members: &block.members,
                 })?;
@@ -635,9 +635,16 @@ fn read_frame_body<R: Read>(
 /// A block frame after its tag byte, decoded and split into its records.
 struct BlockBody {
     codec: u8,
-    stored: Vec<u8>,
+    /// The encoded bytes, unless the block travelled raw (then they are `raw`).
+    encoded: Option<Vec<u8>>,
     raw: Vec<u8>,
     members: Vec<BlockMember>,
+}
+
+impl BlockBody {
+    fn stored(&self) -> &[u8] {
+        self.encoded.as_deref().unwrap_or(&self.raw)
+    }
 }
 
 /// Reads a block frame after its tag byte; counts its objects against `limits`.
@@ -672,11 +679,13 @@ fn read_block_body<R: Read>(
     input
         .read_exact(&mut stored)
         .map_err(|_| bad("stream truncated".into()))?;
-    let raw = match codec {
-        0 => stored.clone(),
-        1 => zstd
-            .decompress(&stored, raw_len as usize)
-            .map_err(|e| bad(format!("a block does not decompress: {e}")))?,
+    let (raw, encoded) = match codec {
+        0 => (stored, None),
+        1 => (
+            zstd.decompress(&stored, raw_len as usize)
+                .map_err(|e| bad(format!("a block does not decompress: {e}")))?,
+            Some(stored),
+        ),
         c => return Err(bad(format!("unknown codec {c}"))),
     };
     if raw.len() as u64 != raw_len {
@@ -723,7 +732,7 @@ fn read_block_body<R: Read>(
     }
     Ok(BlockBody {
         codec,
-        stored,
+        encoded,
         raw,
         members,
     })
