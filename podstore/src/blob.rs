@@ -312,15 +312,7 @@ mod tests {
     use crate::object::MemObjects;
 
     fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s as u8
-            })
-            .collect()
+        crate::testkit::random_bytes(seed, n)
     }
 
     #[test]

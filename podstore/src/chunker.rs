@@ -78,15 +78,7 @@ mod tests {
     use super::*;
 
     fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s as u8
-            })
-            .collect()
+        crate::testkit::random_bytes(seed, n)
     }
 
     #[test]

@@ -536,15 +536,7 @@ mod tests {
 
     #[test]
     fn random_blocks_skip_compression_and_mixed_ones_do_not() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let random: Vec<u8> = (0..512 * 1024)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let random = crate::testkit::random_bytes(0x9e37_79b9_7f4a_7c15, 512 * 1024);
         assert!(looks_incompressible(&random));
         let mut mixed = random.clone();
         mixed[160 * 1024..200 * 1024].fill(b'a');

@@ -21,16 +21,24 @@ pub fn one_object_commit<O: Objects + ?Sized>(o: &O, n: u64, body_len: usize) ->
 /// [`one_object_commit`] with a body of pseudo-random bytes seeded by `n` (chunked into many
 /// distinct chunks when large).
 pub fn random_object_commit<O: Objects + ?Sized>(o: &O, n: u64, body_len: usize) -> CommitId {
-    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let body: Vec<u8> = (0..body_len)
+    body_commit(
+        o,
+        n,
+        &random_bytes(n.wrapping_mul(0x9e37_79b9_7f4a_7c15), body_len),
+    )
+}
+
+/// `len` incompressible bytes (xorshift) from `seed`; the same seed gives the same bytes.
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x as u8
         })
-        .collect();
-    body_commit(o, n, &body)
+        .collect()
 }
 
 fn body_commit<O: Objects + ?Sized>(o: &O, n: u64, body: &[u8]) -> CommitId {

@@ -877,15 +877,7 @@ mod tests {
 
     #[test]
     fn random_objects_travel_raw_and_text_compressed() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let random: Vec<u8> = (0..(256 << 10))
-            .map(|_| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng as u8
-            })
-            .collect();
+        let random = crate::testkit::random_bytes(0x9e37_79b9_7f4a_7c15, 256 << 10);
         let text = b"GET /index.html 200 1234\n".repeat(10_000);
         for (bytes, compressed) in [(&random[..], false), (&text[..], true)] {
             let mut w = StreamWriter::new(Vec::new()).expect("w");
@@ -922,16 +914,8 @@ mod tests {
                     .expect("put"),
             );
         }
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..6 {
-            let big: Vec<u8> = (0..(700 << 10))
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+        for seed in 0..6u64 {
+            let big = crate::testkit::random_bytes(0x2545_f491_4f6c_dd1d ^ (seed << 32), 700 << 10);
             ids.push(store.put(ObjectKind::Blob, &big).expect("put"));
         }
         store.flush().expect("flush");

@@ -31,15 +31,7 @@ fn commit_once(store: &Store, worker: u64, round: u64) {
     for i in 0..16u64 {
         let size = ((worker * 31 + round * 7 + i * 13) % 5) as usize * 45_000 + 10;
         let mut w = BlobWriter::new(store);
-        let mut x = worker ^ (round << 20) ^ (i << 40) | 1;
-        let body: Vec<u8> = (0..size)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let body = podstore::testkit::random_bytes(worker ^ (round << 20) ^ (i << 40), size);
         w.write(&body).expect("write");
         let blob = w.finish().expect("finish").blob;
         let doc = Document::new(serde_json::json!({
