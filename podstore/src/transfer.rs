@@ -656,10 +656,14 @@ fn read_block_body<R: Read>(
 ) -> Result<BlockBody> {
     let bad = |m: String| Error::InvalidArchive(m);
     let count = read_varint(input)?;
-    if count == 0 || count > (MAX_BLOCK / RECORD_HEADER) as u64 {
+    if count == 0
+        || count > (MAX_BLOCK / RECORD_HEADER) as u64
+        || count > limits.max_objects.saturating_sub(stats.objects)
+    {
         return Err(bad(format!("a block claims {count} objects")));
     }
-    let mut ids = Vec::with_capacity(count as usize);
+    // Grown as ids arrive: a count is only a claim until they do.
+    let mut ids = Vec::with_capacity(count.min(4096) as usize);
     for _ in 0..count {
         let mut id = [0u8; 32];
         input
@@ -1026,6 +1030,12 @@ mod tests {
         let sink = MemObjects::new();
         read_stream(&good[..], &sink, StreamLimits::default()).expect("good block");
         assert!(sink.contains(&iy).expect("contains"));
+        let one = StreamLimits {
+            max_objects: 1,
+            ..StreamLimits::default()
+        };
+        let err = read_stream(&good[..], &MemObjects::new(), one).expect_err("over the limit");
+        assert!(err.to_string().contains("claims 2 objects"), "{err}");
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 raw_block(&[ix, iy], &[(1, x), (1, b"tampered")]),
