@@ -424,6 +424,43 @@ pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
     limits: StreamLimits,
     on_frame: &mut dyn FnMut(FrameInfo),
 ) -> Result<(StreamStats, Vec<ObjectId>)> {
+    read_stream_inner(input, sink, limits, on_frame, None)
+}
+
+/// Chunk lists of a stream that could not be checked on arrival: their chunks were neither
+/// in the stream nor in the sink (they may be in another stream still on its way). Each is
+/// an id and the list's bytes, for [`check_deferred`] once the chunks are there.
+pub type Deferred = Vec<(ObjectId, Vec<u8>)>;
+
+/// [`read_stream`], setting aside (not storing) the chunk lists whose chunks are missing
+/// instead of failing on them. Anything else wrong still fails the stream.
+pub fn read_stream_deferring<R: Read, O: Objects + ?Sized>(
+    input: R,
+    sink: &O,
+    limits: StreamLimits,
+) -> Result<(StreamStats, Vec<ObjectId>, Deferred)> {
+    let mut deferred = Deferred::new();
+    let (stats, ids) = read_stream_inner(input, sink, limits, &mut |_| {}, Some(&mut deferred))?;
+    Ok((stats, ids, deferred))
+}
+
+/// Checks and stores chunk lists set aside by [`read_stream_deferring`], now that their
+/// chunks should be in `sink`; fails on the first that still does not match its chunks.
+pub fn check_deferred<O: Objects + ?Sized>(sink: &O, deferred: &Deferred) -> Result<()> {
+    let held = Held::default();
+    for (id, bytes) in deferred {
+        receive(sink, &held, ObjectKind::Chunks, *id, bytes, false)?;
+    }
+    Ok(())
+}
+
+fn read_stream_inner<R: Read, O: Objects + ?Sized>(
+    input: R,
+    sink: &O,
+    limits: StreamLimits,
+    on_frame: &mut dyn FnMut(FrameInfo),
+    mut defer: Option<&mut Deferred>,
+) -> Result<(StreamStats, Vec<ObjectId>)> {
     let mut input = Counting { inner: input, n: 0 };
     let bad = |m: String| Error::InvalidArchive(m);
     let mut magic = [0u8; 8];
@@ -452,7 +489,12 @@ pub fn read_stream_indexed<R: Read, O: Objects + ?Sized>(
             }
             TAG_OBJECT => {
                 let (kind, id, raw) = read_frame_body(&mut input, &mut stats, limits, &mut zstd)?;
-                receive(sink, &held, kind, id, &raw)?;
+                if !receive(sink, &held, kind, id, &raw, defer.is_some())? {
+                    if let Some(d) = defer.as_deref_mut() {
+                        d.push((id, raw));
+                    }
+                    continue;
+                }
                 let raw = Arc::new(raw);
                 if kind == ObjectKind::Blob {
                     held.keep(id, &raw, 0, raw.len());
@@ -754,17 +796,27 @@ fn check_member(block: &BlockBody, m: &BlockMember) -> Result<()> {
     Ok(())
 }
 
-/// Verifies one received object and stores it.
+/// Verifies one received object and stores it. With `may_defer`, a chunk list whose chunks
+/// are missing is neither stored nor an error: the answer is `false`.
 fn receive<O: Objects + ?Sized>(
     sink: &O,
     held: &Held,
     kind: ObjectKind,
     id: ObjectId,
     raw: &[u8],
-) -> Result<()> {
+    may_defer: bool,
+) -> Result<bool> {
     if kind == ObjectKind::Chunks {
-        check_list(sink, held, &id, raw)
-            .map_err(|e| Error::InvalidArchive(format!("chunk list {}: {e}", id.short())))?;
+        match check_list(sink, held, &id, raw) {
+            Ok(()) => {}
+            Err(ListError::Missing(_)) if may_defer => return Ok(false),
+            Err(e) => {
+                return Err(Error::InvalidArchive(format!(
+                    "chunk list {}: {e}",
+                    id.short()
+                )));
+            }
+        }
     } else if ObjectId::of(raw) != id {
         return Err(Error::InvalidArchive(format!(
             "object {} does not match its id",
@@ -772,7 +824,24 @@ fn receive<O: Objects + ?Sized>(
         )));
     }
     sink.put_raw(kind, id, raw)?;
-    Ok(())
+    Ok(true)
+}
+
+/// Why a chunk list does not check out.
+enum ListError {
+    /// A chunk it lists is not at hand.
+    Missing(ObjectId),
+    /// It is wrong.
+    Bad(String),
+}
+
+impl std::fmt::Display for ListError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(c) => write!(f, "chunk {} is missing", c.short()),
+            Self::Bad(why) => f.write_str(why),
+        }
+    }
 }
 
 /// The blobs received so far in a stream (bytes shared, not copied), so that a chunk list is
@@ -795,8 +864,8 @@ fn check_list<O: Objects + ?Sized>(
     held: &Held,
     id: &ObjectId,
     raw: &[u8],
-) -> Result<(), String> {
-    let (total, chunks) = decode_list(id, raw).map_err(|e| e.to_string())?;
+) -> Result<(), ListError> {
+    let (total, chunks) = decode_list(id, raw).map_err(|e| ListError::Bad(e.to_string()))?;
     let mut hasher = Sha256::new();
     let mut sum = 0u64;
     for (c, size) in &chunks {
@@ -807,28 +876,30 @@ fn check_list<O: Objects + ?Sized>(
             }
             None => {
                 let bytes = sink.get_kind(c, ObjectKind::Blob).map_err(|e| match e {
-                    Error::MissingObject(_) => format!("chunk {} is missing", c.short()),
-                    other => other.to_string(),
+                    Error::MissingObject(_) => ListError::Missing(*c),
+                    other => ListError::Bad(other.to_string()),
                 })?;
                 hasher.update(&bytes[..]);
                 bytes.len()
             }
         };
         if len as u64 != *size {
-            return Err(format!(
+            return Err(ListError::Bad(format!(
                 "chunk {} is {len} bytes, the list says {size}",
                 c.short()
-            ));
+            )));
         }
         sum += len as u64;
     }
     if sum != total {
-        return Err(format!(
+        return Err(ListError::Bad(format!(
             "chunks add up to {sum} bytes, the list says {total}"
-        ));
+        )));
     }
     if ObjectId(hasher.finalize().into()) != *id {
-        return Err("chunks do not add up to the blob's content".into());
+        return Err(ListError::Bad(
+            "chunks do not add up to the blob's content".into(),
+        ));
     }
     Ok(())
 }
@@ -1113,6 +1184,27 @@ mod tests {
         let err = read_stream(&stream[..], &MemObjects::new(), StreamLimits::default())
             .expect_err("chunks missing");
         assert!(err.to_string().contains("is missing"), "{err}");
+        // Deferring: the list is set aside, not stored, and checked once the chunks are in.
+        let later = MemObjects::new();
+        let (stats, got, deferred) =
+            read_stream_deferring(&stream[..], &later, StreamLimits::default()).expect("defer");
+        assert_eq!((stats.objects, got.len(), deferred.len()), (1, 0, 1));
+        assert!(!later.contains(&list).expect("contains"));
+        let mut wrong = deferred.clone();
+        wrong[0].1 = crate::blob::encode_list(total, &swapped);
+        for (c, _) in &chunks {
+            later
+                .put_raw(
+                    ObjectKind::Blob,
+                    *c,
+                    &src.get_kind(c, ObjectKind::Blob).expect("chunk"),
+                )
+                .expect("put");
+        }
+        let err = check_deferred(&later, &wrong).expect_err("a wrong list");
+        assert!(err.to_string().contains("do not add up"), "{err}");
+        check_deferred(&later, &deferred).expect("checked");
+        assert!(later.contains(&list).expect("contains"));
     }
 
     #[test]

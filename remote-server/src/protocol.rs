@@ -7,7 +7,7 @@
 //! | `GET /v1/whoami` | read | → [`WhoAmI`] |
 //! | `GET /v1/pods` | read | → [`PodList`] |
 //! | `GET /v1/pods/{name}/versions` | read | → [`VersionList`] (404: no such pod) |
-//! | `GET /v1/pods/{name}/versions/{n}/objects` | read | → [`ObjectListing`]: every object the version reaches, children first |
+//! | `GET /v1/pods/{name}/versions/{n}/objects` | read | → [`ObjectListing`]: every object the version reaches, a block's objects together, each chunk list after its chunks |
 //! | `POST /v1/objects/missing` | write | [`IdList`] → [`IdList`] of those the remote lacks |
 //! | `POST /v1/objects/get` | read | [`IdList`] → an object stream (`docs/formats.md`) |
 //! | `POST /v1/packs` | write | an object stream → [`PackReceipt`]; 422 when any object is bad (nothing stored) |

