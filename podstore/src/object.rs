@@ -72,7 +72,7 @@ pub trait Objects: Send + Sync {
     /// members one by one.
     fn put_block(&self, block: &ReceivedBlock<'_>) -> Result<()> {
         for m in block.members {
-            self.put_raw(m.kind, m.id, block.member_bytes(m))?;
+            self.put_raw(m.kind, m.id, m.bytes_in(block.raw))?;
         }
         Ok(())
     }
@@ -125,11 +125,11 @@ pub struct ReceivedBlock<'a> {
     pub members: &'a [BlockMember],
 }
 
-impl ReceivedBlock<'_> {
-    /// The bytes of one member.
-    pub fn member_bytes(&self, m: &BlockMember) -> &[u8] {
-        let start = m.off as usize;
-        &self.raw[start..start + m.len as usize]
+impl BlockMember {
+    /// Its bytes in `raw`, the decoded block (which the caller has checked holds them).
+    pub fn bytes_in<'a>(&self, raw: &'a [u8]) -> &'a [u8] {
+        let start = self.off as usize;
+        &raw[start..start + self.len as usize]
     }
 }
 

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::id::ObjectId;
-use crate::object::{ObjectKind, Reader};
+use crate::object::{BlockMember, ObjectKind, Reader};
 
 pub(crate) const PACK_MAGIC: &[u8; 8] = b"PSPACK01";
 pub(crate) const IDX_MAGIC: &[u8; 8] = b"PSIDX001";
@@ -233,7 +233,7 @@ pub(crate) enum Pending {
 #[derive(Debug, Default)]
 struct OpenBlock {
     buf: Vec<u8>,
-    entries: Vec<(ObjectId, ObjectKind, u32, u32)>,
+    entries: Vec<BlockMember>,
 }
 
 /// Builds one pack in `tmp/`; finished packs are renamed into `packs/`.
@@ -338,7 +338,7 @@ impl PackWriter {
         let off = block.buf.len() as u32;
         block.buf.extend_from_slice(bytes);
         let len = bytes.len() as u32;
-        block.entries.push((id, kind, off, len));
+        block.entries.push(BlockMember { id, kind, off, len });
         let full = block.buf.len() >= target;
         self.pending.insert(
             id,
@@ -355,15 +355,15 @@ impl PackWriter {
         Ok(())
     }
 
-    /// Appends a block received whole, as it came: `stored` (encoded with `codec`) decodes to
-    /// `raw_len` bytes holding `members`, which the caller has checked. Only `members` are
-    /// indexed (the caller leaves out objects stored already).
+    /// Appends an encoded block: `stored` (encoded with `codec`) decodes to `raw_len` bytes
+    /// holding `members` (a block filled here, or one received whole and checked by the
+    /// caller). Only `members` are indexed (a caller may leave out objects stored already).
     pub(crate) fn add_block(
         &mut self,
         codec: u8,
         stored: &[u8],
         raw_len: u32,
-        members: &[crate::object::BlockMember],
+        members: &[BlockMember],
     ) -> Result<()> {
         let stored_len = u32::try_from(stored.len()).map_err(|_| {
             Error::InvalidArchive(format!(
@@ -472,29 +472,7 @@ impl PackWriter {
             Some(c) if c.len() < raw_len - raw_len / 16 => (1, c),
             _ => (0, &block.buf),
         };
-        let block_off = self.len;
-        let mut header = [0u8; BLOCK_HEADER as usize];
-        header[0] = codec;
-        header[1..5].copy_from_slice(&(stored.len() as u32).to_le_bytes());
-        header[5..9].copy_from_slice(&(raw_len as u32).to_le_bytes());
-        self.file.write_all(&header).ctx("write", &self.tmp_path)?;
-        self.file.write_all(stored).ctx("write", &self.tmp_path)?;
-        self.len += BLOCK_HEADER + stored.len() as u64;
-        let stored_len = stored.len() as u32;
-        for (id, kind, off, len) in block.entries {
-            let loc = Loc {
-                kind,
-                codec,
-                block_off,
-                block_stored: stored_len,
-                block_raw: raw_len as u32,
-                obj_off: off,
-                obj_len: len,
-            };
-            self.entries.push((id, loc));
-            self.pending.insert(id, Pending::Written(loc));
-        }
-        Ok(())
+        self.add_block(codec, stored, raw_len as u32, &block.entries)
     }
 
     /// Writes the last block, makes pack and index durable and renames both into `packs_dir`.

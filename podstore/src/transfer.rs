@@ -21,10 +21,10 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::blob::{BlobReader, decode_list};
+use crate::blob::decode_list;
 use crate::commit::Commit;
 use crate::error::{Error, Result};
-use crate::id::{BlobId, CommitId, ObjectId, TreeId};
+use crate::id::{CommitId, ObjectId, TreeId};
 use crate::object::{BlockMember, ObjectKind, Objects, ReceivedBlock, put_varint};
 use crate::pack::{MAX_OBJECT, looks_incompressible};
 use crate::tree;
@@ -210,27 +210,10 @@ pub fn check_object<O: Objects + ?Sized>(objects: &O, id: &ObjectId) -> Result<u
         check_hash(id, &bytes)?;
         return Ok(bytes.len() as u64);
     }
-    let (total, _) = decode_list(id, &bytes)?;
-    let mut reader = BlobReader::open(objects, &BlobId(*id))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| Error::CorruptObject {
-            id: *id,
-            reason: e.to_string(),
-        })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    if ObjectId(hasher.finalize().into()) != *id {
-        return Err(Error::CorruptObject {
-            id: *id,
-            reason: "chunks do not add up to the blob's content".into(),
-        });
-    }
-    Ok(total)
+    check_list(objects, &Held::default(), id, &bytes).map_err(|e| Error::CorruptObject {
+        id: *id,
+        reason: e.to_string(),
+    })
 }
 
 /// Writes objects as a stream.
@@ -511,9 +494,6 @@ fn read_stream_inner<R: Read, O: Objects + ?Sized>(
             }
             TAG_BLOCK => {
                 let block = read_block_body(&mut input, &mut stats, limits, &mut zstd)?;
-                for m in &block.members {
-                    check_member(&block, m)?;
-                }
                 sink.put_block(&ReceivedBlock {
                     codec: block.codec,
                     stored: block.stored(),
@@ -551,14 +531,6 @@ pub struct DecodedFrame {
     pub members: Vec<BlockMember>,
 }
 
-impl DecodedFrame {
-    /// The bytes of one member.
-    pub fn bytes(&self, m: &BlockMember) -> &[u8] {
-        let start = m.off as usize;
-        &self.raw[start..start + m.len as usize]
-    }
-}
-
 /// Decodes one frame of a stream (as [`FrameInfo`] locates it), checking every object but
 /// chunk lists against its id (a chunk list was checked against its chunks on receipt).
 pub fn decode_frame(frame: &[u8]) -> Result<DecodedFrame> {
@@ -586,9 +558,6 @@ pub fn decode_frame(frame: &[u8]) -> Result<DecodedFrame> {
         TAG_BLOCK => {
             let block =
                 read_block_body(&mut input, &mut stats, StreamLimits::default(), &mut zstd)?;
-            for m in &block.members {
-                check_member(&block, m)?;
-            }
             DecodedFrame {
                 raw: block.raw,
                 members: block.members,
@@ -674,7 +643,7 @@ fn read_frame_body<R: Read>(
     Ok((kind, id, raw))
 }
 
-/// A block frame after its tag byte, decoded and split into its records.
+/// A block frame after its tag byte, decoded and split into its records, each checked.
 struct BlockBody {
     codec: u8,
     /// The encoded bytes, unless the block travelled raw (then they are `raw`).
@@ -689,7 +658,8 @@ impl BlockBody {
     }
 }
 
-/// Reads a block frame after its tag byte; counts its objects against `limits`.
+/// Reads a block frame after its tag byte and checks every object in it against its id;
+/// counts its objects against `limits`.
 fn read_block_body<R: Read>(
     input: &mut R,
     stats: &mut StreamStats,
@@ -776,6 +746,9 @@ fn read_block_body<R: Read>(
     if stats.objects > limits.max_objects || stats.raw_bytes > limits.max_raw_bytes {
         return Err(bad("stream holds more than its limits allow".into()));
     }
+    for m in &members {
+        check_received(&m.id, m.bytes_in(&raw))?;
+    }
     Ok(BlockBody {
         codec,
         encoded,
@@ -784,13 +757,12 @@ fn read_block_body<R: Read>(
     })
 }
 
-/// Checks one member of a block against its id.
-fn check_member(block: &BlockBody, m: &BlockMember) -> Result<()> {
-    let start = m.off as usize;
-    if ObjectId::of(&block.raw[start..start + m.len as usize]) != m.id {
+/// Checks a received object (not a chunk list) against its id.
+fn check_received(id: &ObjectId, bytes: &[u8]) -> Result<()> {
+    if ObjectId::of(bytes) != *id {
         return Err(Error::InvalidArchive(format!(
             "object {} does not match its id",
-            m.id.short()
+            id.short()
         )));
     }
     Ok(())
@@ -808,7 +780,7 @@ fn receive<O: Objects + ?Sized>(
 ) -> Result<bool> {
     if kind == ObjectKind::Chunks {
         match check_list(sink, held, &id, raw) {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(ListError::Missing(_)) if may_defer => return Ok(false),
             Err(e) => {
                 return Err(Error::InvalidArchive(format!(
@@ -817,11 +789,8 @@ fn receive<O: Objects + ?Sized>(
                 )));
             }
         }
-    } else if ObjectId::of(raw) != id {
-        return Err(Error::InvalidArchive(format!(
-            "object {} does not match its id",
-            id.short()
-        )));
+    } else {
+        check_received(&id, raw)?;
     }
     sink.put_raw(kind, id, raw)?;
     Ok(true)
@@ -857,14 +826,14 @@ impl Held {
     }
 }
 
-/// Checks a received chunk list: its chunks (from this stream, else from `sink`) have the
-/// sizes it lists, and their content hashes to its id.
+/// Checks a chunk list: its chunks (from this stream, else from `sink`) have the sizes it
+/// lists, and their content hashes to its id. Returns the blob's size.
 fn check_list<O: Objects + ?Sized>(
     sink: &O,
     held: &Held,
     id: &ObjectId,
     raw: &[u8],
-) -> Result<(), ListError> {
+) -> Result<u64, ListError> {
     let (total, chunks) = decode_list(id, raw).map_err(|e| ListError::Bad(e.to_string()))?;
     let mut hasher = Sha256::new();
     let mut sum = 0u64;
@@ -901,7 +870,7 @@ fn check_list<O: Objects + ?Sized>(
             "chunks do not add up to the blob's content".into(),
         ));
     }
-    Ok(())
+    Ok(total)
 }
 
 fn read_u8<R: Read>(r: &mut R) -> Result<u8> {
