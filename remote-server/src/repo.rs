@@ -321,7 +321,8 @@ impl Repo {
                 .iter()
                 .find(|m| m.id == *id)
                 .ok_or_else(|| misplaced(loc, id))?;
-            w.object(m.kind, id, d.bytes(m)).map_err(store_err)?;
+            w.object(m.kind, id, m.bytes_in(&d.raw))
+                .map_err(store_err)?;
         }
         w.finish().map_err(store_err)?;
         Ok(())
@@ -368,8 +369,9 @@ impl Repo {
     pub fn listing(&self, commit: CommitId) -> RepoResult<Vec<ListedObject>> {
         let r = transfer::reachable(self, &[commit], &HashSet::new(), false).map_err(store_err)?;
         let index = self.index.read().map_err(|_| lock_poisoned())?;
-        let mut located = Vec::with_capacity(r.objects.len());
-        let mut by_frame: HashMap<FrameKey, Vec<usize>> = HashMap::new();
+        // The objects of a block frame move up to the first of them.
+        let mut first_of_frame: HashMap<FrameKey, usize> = HashMap::new();
+        let mut grouped = Vec::with_capacity(r.objects.len());
         for (i, (id, kind)) in r.objects.into_iter().enumerate() {
             let loc = index.objects.get(&id).ok_or_else(|| {
                 corrupt(format!(
@@ -378,34 +380,18 @@ impl Repo {
                     commit.0.short()
                 ))
             })?;
-            if loc.in_block.is_some() {
-                by_frame.entry(loc.frame_key()).or_default().push(i);
-            }
-            located.push((id, kind, loc));
-        }
-        let mut out = Vec::with_capacity(located.len());
-        let mut listed = vec![false; located.len()];
-        for i in 0..located.len() {
-            let together = match located[i].2.in_block {
-                Some(_) => by_frame
-                    .get(&located[i].2.frame_key())
-                    .map_or_else(|| vec![i], Clone::clone),
-                None => vec![i],
+            let (first, size) = match loc.in_block {
+                Some(_) => (
+                    *first_of_frame.entry(loc.frame_key()).or_insert(i),
+                    loc.raw_len,
+                ),
+                None => (i, u64::from(loc.len)),
             };
-            for j in together {
-                if std::mem::replace(&mut listed[j], true) {
-                    continue;
-                }
-                let (id, kind, loc) = &located[j];
-                let size = if loc.in_block.is_some() {
-                    loc.raw_len
-                } else {
-                    u64::from(loc.len)
-                };
-                out.push((*id, *kind as u8, size));
-            }
+            grouped.push(((first, i), (id, kind as u8, size)));
         }
         drop(index);
+        grouped.sort_by_key(|(k, _)| *k);
+        let out: Vec<ListedObject> = grouped.into_iter().map(|(_, o)| o).collect();
         // Each chunk list right after the last of its chunks (grouping moved chunks earlier
         // only), so that a batch cut from the listing holds a list with its last chunks.
         let at: HashMap<ObjectId, usize> = out.iter().enumerate().map(|(i, o)| (o.0, i)).collect();
@@ -661,7 +647,7 @@ impl Repo {
             .iter()
             .find(|m| m.id == *id && m.kind == loc.kind)
             .ok_or_else(|| misplaced(&loc, id))?;
-        let obj: StoredObject = (m.kind, Arc::new(decoded.bytes(m).to_vec()));
+        let obj: StoredObject = (m.kind, Arc::new(m.bytes_in(&decoded.raw).to_vec()));
         if !fresh {
             return Ok(Some(obj));
         }
@@ -678,7 +664,7 @@ impl Repo {
                 cache.bytes += m.len as usize;
                 cache
                     .map
-                    .insert(m.id, (m.kind, Arc::new(decoded.bytes(m).to_vec())));
+                    .insert(m.id, (m.kind, Arc::new(m.bytes_in(&decoded.raw).to_vec())));
             }
         }
         Ok(Some(obj))

@@ -10,8 +10,8 @@
 //! in them and keeps the block); the rest follow object by object. A pull sets aside a chunk
 //! list whose chunks are in a batch still on its way, and checks it once all have landed.
 //! A chunked blob's chunks travel in the same batch as their list whenever the blob fits in
-//! one, since a chunk list is verified against its chunks; a batch refused for want of chunks
-//! still in flight is retried once after the others.
+//! one, since a chunk list is verified against its chunks; a push's batch refused for want of
+//! chunks still in flight is retried once after the others.
 //!
 //! Version numbers are the same on both sides. A push sends every local version after the
 //! remote's latest, which the local store must hold with the same commit (else: pull first);
@@ -262,60 +262,17 @@ pub fn push(
     let wire = AtomicU64::new(0);
     let raw = AtomicU64::new(0);
     // First the store's blocks made only of objects to send, as they are stored (neither side
-    // decodes and encodes them again); they hold no chunk lists, so they go in any order.
-    let ids: Vec<ObjectId> = items.iter().map(|i| i.id).collect();
-    let blocks = local.whole_blocks(&ids)?;
-    let in_blocks: HashSet<ObjectId> = blocks
+    // decodes and encodes them again), with the chunk lists that fit them.
+    let jobs = plan_block_batches(local, &items, opts.batch_bytes.max(1))?;
+    let sent_whole: HashSet<ObjectId> = jobs
         .iter()
-        .flat_map(|b| b.members.iter().map(|m| m.id))
-        .collect();
-    let mut block_batches: Vec<Vec<WholeBlock>> = Vec::new();
-    let mut size = 0u64;
-    for b in blocks {
-        if block_batches.is_empty() || size >= opts.batch_bytes.max(1) {
-            block_batches.push(Vec::new());
-            size = 0;
-        }
-        size += u64::from(b.stored_len());
-        block_batches
-            .last_mut()
-            .expect("works because a batch was just pushed")
-            .push(b);
-    }
-    // A chunk list whose chunks to send all travel in one block batch goes with it: the
-    // remote checks a list by reading its chunks, which it then has at hand.
-    let mut lists: Vec<Vec<ObjectId>> = vec![Vec::new(); block_batches.len()];
-    {
-        let batch_of: HashMap<ObjectId, usize> = block_batches
-            .iter()
-            .enumerate()
-            .flat_map(|(i, batch)| {
-                batch
-                    .iter()
-                    .flat_map(move |b| b.members.iter().map(move |m| (m.id, i)))
-            })
-            .collect();
-        let to_send: HashSet<ObjectId> = ids.iter().copied().collect();
-        for it in items.iter().filter(|i| i.kind == ObjectKind::Chunks) {
-            let bytes = local.get_kind(&it.id, ObjectKind::Chunks)?;
-            let (_, chunks) = podstore::decode_list(&it.id, &bytes)?;
-            let mut home = None;
-            let fits = chunks
+        .flat_map(|(blocks, lists)| {
+            blocks
                 .iter()
-                .filter(|(c, _)| to_send.contains(c))
-                .all(|(c, _)| {
-                    batch_of
-                        .get(c)
-                        .is_some_and(|&b| *home.get_or_insert(b) == b)
-                });
-            if let (true, Some(b)) = (fits, home) {
-                lists[b].push(it.id);
-            }
-        }
-    }
-    let with_blocks: HashSet<ObjectId> = lists.iter().flatten().copied().collect();
-    let jobs: Vec<(Vec<WholeBlock>, Vec<ObjectId>)> =
-        block_batches.into_iter().zip(lists).collect();
+                .flat_map(|b| b.members.iter().map(|m| m.id))
+                .chain(lists.iter().copied())
+        })
+        .collect();
     let failed_blocks = run_parallel(jobs, opts.parallel, &|(batch, lists)| {
         let mut w = StreamWriter::new(Vec::new())?;
         for b in batch {
@@ -350,7 +307,7 @@ pub fn push(
     }
     let items: Vec<Item> = items
         .into_iter()
-        .filter(|i| !in_blocks.contains(&i.id) && !with_blocks.contains(&i.id))
+        .filter(|i| !sent_whole.contains(&i.id))
         .collect();
     run_batches(&items, opts, &|batch: &[Item]| {
         let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
@@ -549,6 +506,59 @@ pub fn pull(
     Ok(summary)
 }
 
+/// Batches of the local packs' blocks made only of `items` (about `target` stored bytes each),
+/// each with the chunk lists of `items` whose chunks to send all travel in it: the remote
+/// checks a list by reading its chunks, which it then has at hand. Blocks hold no chunk
+/// lists, so the batches go in any order.
+fn plan_block_batches(
+    local: &Store,
+    items: &[Item],
+    target: u64,
+) -> SyncResult<Vec<(Vec<WholeBlock>, Vec<ObjectId>)>> {
+    let ids: Vec<ObjectId> = items.iter().map(|i| i.id).collect();
+    let mut batches: Vec<Vec<WholeBlock>> = Vec::new();
+    let mut size = target;
+    for b in local.whole_blocks(&ids)? {
+        if size >= target {
+            batches.push(Vec::new());
+            size = 0;
+        }
+        size += u64::from(b.stored_len());
+        batches
+            .last_mut()
+            .expect("works because a batch was just pushed")
+            .push(b);
+    }
+    let batch_of: HashMap<ObjectId, usize> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(i, batch)| {
+            batch
+                .iter()
+                .flat_map(move |b| b.members.iter().map(move |m| (m.id, i)))
+        })
+        .collect();
+    let to_send: HashSet<ObjectId> = ids.into_iter().collect();
+    let mut lists: Vec<Vec<ObjectId>> = vec![Vec::new(); batches.len()];
+    for it in items.iter().filter(|i| i.kind == ObjectKind::Chunks) {
+        let bytes = local.get_kind(&it.id, ObjectKind::Chunks)?;
+        let (_, chunks) = podstore::decode_list(&it.id, &bytes)?;
+        let mut home = None;
+        let fits = chunks
+            .iter()
+            .filter(|(c, _)| to_send.contains(c))
+            .all(|(c, _)| {
+                batch_of
+                    .get(c)
+                    .is_some_and(|&b| *home.get_or_insert(b) == b)
+            });
+        if let (true, Some(b)) = (fits, home) {
+            lists[b].push(it.id);
+        }
+    }
+    Ok(batches.into_iter().zip(lists).collect())
+}
+
 /// An object to move.
 #[derive(Clone, Copy, Debug)]
 struct Item {
@@ -609,13 +619,11 @@ fn plan_batches(items: &[Item], target: u64) -> (Vec<Vec<Item>>, Vec<Item>) {
     (batches, last)
 }
 
-/// Whether a failed batch may succeed once the other batches have landed.
+/// Whether a failed batch may succeed once the other batches have landed: the remote refused
+/// a push's chunk list for want of chunks still in flight. (A pull sets such lists aside
+/// instead, so a bad stream it receives is just bad.)
 fn retryable(e: &SyncError) -> bool {
-    matches!(
-        e,
-        SyncError::Remote(RemoteError::Invalid(_))
-            | SyncError::Local(podstore::Error::InvalidArchive(_))
-    )
+    matches!(e, SyncError::Remote(RemoteError::Invalid(_)))
 }
 
 /// Runs `f` on every batch, `opts.parallel` at a time; then, one by one, the batches that
