@@ -204,6 +204,16 @@ struct Engine {
     next_journal: u64,
 }
 
+/// What a snapshot took under the engine lock.
+struct SnapshotTaken {
+    /// The tree the changes apply to.
+    base: Option<TreeId>,
+    /// Every change since `base`.
+    changes: ChangeSet,
+    /// The snapshot covers the journals before this one.
+    covers: u64,
+}
+
 /// A journal grown past this many bytes, or changes pending for this many paths, start a
 /// background snapshot (ON_REQUEST).
 const SNAPSHOT_JOURNAL_BYTES: u64 = 64 << 20;
@@ -370,18 +380,52 @@ impl Gateway {
     }
 
     fn snapshot_blocking(&self, only: Option<&[String]>) -> StateResult<CommitId> {
+        let taken = self.snapshot_take(only)?;
+        self.snapshot_finish(taken)
+    }
+
+    /// A snapshot's first step, under the engine lock: collects, and starts a new journal
+    /// file (changes acknowledged from now on go there); the snapshot covers every journal
+    /// before it.
+    ///
+    /// Under ON_REQUEST the collected changes are first appended to the journal. Requests
+    /// whose changes they are may be waiting for the committer, whose next append then finds
+    /// nothing left to collect and answers them: without this they would be answered while
+    /// the snapshot holding their changes is not durable yet (or has failed).
+    fn snapshot_take(&self, only: Option<&[String]>) -> StateResult<SnapshotTaken> {
+        let p = self.persistence();
+        let mut e = p.engine();
+        let changes = self.collect(&mut e, only)?;
+        if p.config.enabled
+            && p.config.save == SaveStrategy::OnRequest
+            && let Err(err) = self.journal_changes(&mut e, changes)
+        {
+            // The changes stay pending but are in no journal: export everything again, so
+            // that the committer's next append carries them.
+            for svc in self.services() {
+                svc.mark_all();
+            }
+            return Err(err);
+        }
+        // Appends from now on go to a new file (`next_journal` is already past this one).
+        e.journal = None;
+        Ok(SnapshotTaken {
+            base: e.base,
+            changes: std::mem::take(&mut e.pending),
+            covers: e.next_journal,
+        })
+    }
+
+    /// A snapshot's second step, off the engine lock: builds and commits the tree, then
+    /// deletes the journals it covers.
+    fn snapshot_finish(&self, taken: SnapshotTaken) -> StateResult<CommitId> {
         let store = self.store();
         let p = self.persistence();
-        // Under the engine lock: collect, and start a new journal file (changes acknowledged
-        // from now on go there); the snapshot covers every journal before it.
-        let (base, changes, covers) = {
-            let mut e = p.engine();
-            self.collect(&mut e, only)?;
-            // Appends from now on go to a new file (`next_journal` is already past this one).
-            e.journal = None;
-            let covers = e.next_journal;
-            (e.base, std::mem::take(&mut e.pending), covers)
-        };
+        let SnapshotTaken {
+            base,
+            changes,
+            covers,
+        } = taken;
         let built = (|| {
             let root = changes.apply_to(store, base)?;
             let services = self.services();
@@ -503,9 +547,22 @@ impl Gateway {
     /// are not durable yet, fsyncs. Returns whether a snapshot is due.
     fn journal_blocking(&self) -> StateResult<bool> {
         let p = self.persistence();
-        let store = self.store();
         let mut e = p.engine();
         let changes = self.collect(&mut e, None)?;
+        self.journal_changes(&mut e, changes)?;
+        let journal_bytes = e.journal.as_ref().map_or(0, |j| j.len);
+        Ok(journal_bytes > SNAPSHOT_JOURNAL_BYTES || e.pending.len() > SNAPSHOT_PENDING_PATHS)
+    }
+
+    /// Appends `changes`, just collected, to the journal with the objects they need that
+    /// are not durable yet; returns once they are durable.
+    fn journal_changes(
+        &self,
+        e: &mut Engine,
+        changes: Vec<(StatePath, Option<Entry>)>,
+    ) -> StateResult<()> {
+        let p = self.persistence();
+        let store = self.store();
         if !changes.is_empty() {
             let mut ids = Vec::new();
             for (_, entry) in &changes {
@@ -534,8 +591,7 @@ impl Gateway {
                 })?;
             }
         }
-        let journal_bytes = e.journal.as_ref().map_or(0, |j| j.len);
-        Ok(journal_bytes > SNAPSHOT_JOURNAL_BYTES || e.pending.len() > SNAPSHOT_PENDING_PATHS)
+        Ok(())
     }
 
     /// The persisted state's root: the last good snapshot with the journals after it
@@ -818,6 +874,55 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::gateway::Caller;
+    use serde_json::{Value, json};
+
+    /// A gateway saving ON_REQUEST under `dir`, with the state found there restored: a
+    /// fresh process.
+    fn on_request(dir: &std::path::Path) -> Gateway {
+        let mut config = Config::for_tests(dir.join("store"));
+        config.persist = PersistConfig {
+            enabled: true,
+            save: SaveStrategy::OnRequest,
+            load: LoadStrategy::OnStartup,
+            interval: Duration::from_secs(15),
+        };
+        let gw = Gateway::new(config).expect("gateway");
+        gw.restore_at_start();
+        gw
+    }
+
+    async fn sqs(gw: &Gateway, op: &str, input: Value) -> Value {
+        let caller = Caller::test("000000000000", "us-east-1");
+        crate::sqs::ops::dispatch(gw.sqs(), &caller, op, input)
+            .await
+            .unwrap_or_else(|e| panic!("{op}: {e:?}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_answered_while_a_snapshot_is_built_survives_a_crash() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gw = on_request(dir.path());
+        sqs(&gw, "CreateQueue", json!({"QueueName": "first"})).await;
+        gw.durable(gw.persistence().mutated()).await.expect("first");
+        sqs(&gw, "CreateQueue", json!({"QueueName": "second"})).await;
+        let generation = gw.persistence().mutated();
+        // A background snapshot collects the change before the request's turn with the
+        // committer; the request is answered; the process dies before the snapshot is built.
+        let _taken = gw.snapshot_take(None).expect("take");
+        gw.durable(generation).await.expect("second");
+        let after_crash = on_request(dir.path());
+        let listed = sqs(&after_crash, "ListQueues", json!({})).await;
+        let urls: Vec<&str> = listed["QueueUrls"]
+            .as_array()
+            .expect("urls")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(urls.len(), 2, "{urls:?}");
+        assert!(urls.iter().any(|u| u.ends_with("/second")), "{urls:?}");
+    }
 
     #[test]
     fn defaults_match_localstack_names() {
