@@ -287,6 +287,9 @@ pub fn read(path: &Path) -> std::io::Result<FileReplay> {
     Ok(out)
 }
 
+/// The unit of direct writes: offsets, lengths and buffer addresses are multiples of it.
+const DIRECT_BLOCK: usize = 4096;
+
 /// An open journal file, appended to by one writer at a time.
 #[derive(Debug)]
 pub struct Writer {
@@ -294,6 +297,14 @@ pub struct Writer {
     pub seq: u64,
     path: PathBuf,
     file: File,
+    /// The same file opened with `O_DIRECT | O_DSYNC`, where the file system allows it: an
+    /// append is then one write that returns once the data is on the device, with no page
+    /// cache writeback and no separate `fdatasync` (about a quarter less time and CPU per
+    /// append on the project machine, `docs/performance.md`).
+    direct: Option<File>,
+    /// The records' bytes from the last `DIRECT_BLOCK` boundary at or before `len` up to
+    /// `len`: a direct append rewrites that block with the same bytes, then the new record.
+    tail: Vec<u8>,
     /// Bytes written so far.
     pub len: u64,
     /// The file's size: records, then zeros.
@@ -315,11 +326,14 @@ impl Writer {
             seq,
             path,
             file,
+            direct: None,
+            tail: MAGIC.to_vec(),
             len: MAGIC.len() as u64,
             allocated: MAGIC.len() as u64,
         };
         w.extend(PREALLOCATE)?;
         File::open(dir)?.sync_all()?;
+        w.direct = open_direct(&w.path);
         Ok(w)
     }
 
@@ -339,16 +353,27 @@ impl Writer {
         self.file.sync_all()
     }
 
-    /// Appends a record and makes it durable (one `fdatasync`).
+    /// Appends a record and makes it durable: one direct synchronous write, or a write and
+    /// an `fdatasync` where direct writes are not available.
     pub fn append(&mut self, payload: &[u8]) -> std::io::Result<()> {
         let mut buf = Vec::with_capacity(payload.len() + 8);
         buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         buf.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         buf.extend_from_slice(payload);
-        // Keep a zero header after the record, so that the end of the records stays marked.
-        let need = self.len + buf.len() as u64 + 8;
+        // Keep a zero header after the record, so that the end of the records stays marked;
+        // and zeros up to the next block boundary, so that a direct write changes no size.
+        let need = (self.len + buf.len() as u64 + 8).next_multiple_of(DIRECT_BLOCK as u64);
         if need > self.allocated {
             self.extend(need - self.allocated)?;
+        }
+        if self.direct.is_some() {
+            match self.append_direct(&buf) {
+                Ok(()) => return Ok(()),
+                // Refused before anything was written (an alignment the file system does
+                // not accept): go on with buffered writes.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
+                Err(e) => return Err(e),
+            }
         }
         if let Err(e) = std::os::unix::fs::FileExt::write_all_at(&self.file, &buf, self.len) {
             // Zero what may have been written, so that the records end where they did.
@@ -360,14 +385,62 @@ impl Writer {
             return Err(e);
         }
         self.file.sync_data()?;
-        self.len += buf.len() as u64;
+        self.advance(&buf);
         Ok(())
+    }
+
+    /// Writes the last partial block again (the same bytes: what it held stays readable
+    /// whatever part of the write lands) followed by the record and zeros up to a block
+    /// boundary, in one `O_DIRECT | O_DSYNC` write. The zeros are already the file's.
+    fn append_direct(&mut self, record: &[u8]) -> std::io::Result<()> {
+        let Some(direct) = self.direct.as_ref() else {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        };
+        let start = self.len - self.tail.len() as u64;
+        let used = self.tail.len() + record.len();
+        let len = used.div_ceil(DIRECT_BLOCK) * DIRECT_BLOCK;
+        // The buffer's address must be block aligned too: over-allocate and start inside.
+        let mut backing = vec![0u8; len + DIRECT_BLOCK];
+        let at = backing.as_ptr().align_offset(DIRECT_BLOCK);
+        let block = backing
+            .get_mut(at..at + len)
+            .ok_or_else(|| std::io::Error::other("cannot align the journal buffer"))?;
+        block[..self.tail.len()].copy_from_slice(&self.tail);
+        block[self.tail.len()..used].copy_from_slice(record);
+        if let Err(e) = std::os::unix::fs::FileExt::write_all_at(direct, block, start) {
+            if e.raw_os_error() != Some(libc::EINVAL) {
+                // Put back the zeros after the records, so that they end where they did.
+                block[self.tail.len()..].fill(0);
+                let _ = std::os::unix::fs::FileExt::write_all_at(direct, block, start);
+            }
+            return Err(e);
+        }
+        self.advance(record);
+        Ok(())
+    }
+
+    /// Records that `record` now follows the records.
+    fn advance(&mut self, record: &[u8]) {
+        self.len += record.len() as u64;
+        self.tail.extend_from_slice(record);
+        let keep = (self.len % DIRECT_BLOCK as u64) as usize;
+        self.tail.drain(..self.tail.len() - keep);
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Opens `path` for direct synchronous writes, if the file system supports them.
+fn open_direct(path: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .write(true)
+        .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+        .open(path)
+        .ok()
 }
 
 #[cfg(test)]
@@ -420,6 +493,38 @@ mod tests {
         assert!(r.torn_tail && r.damage.is_none());
         assert_eq!(list(dir.path()).expect("list")[0].0, 7);
         assert!(full > 8);
+    }
+
+    #[test]
+    fn direct_and_buffered_appends_write_the_same_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut direct = Writer::create(&dir.path().join("d"), 1).expect("create");
+        let mut buffered = Writer::create(&dir.path().join("b"), 1).expect("create");
+        buffered.direct = None;
+        // Records from a few bytes to several blocks, so that appends start and end at every
+        // kind of offset within a block, and the file is extended on the way.
+        let records: Vec<Record> = (1..80u8)
+            .map(|n| {
+                let bytes = vec![n; 37 * usize::from(n) * usize::from(n)];
+                Record {
+                    objects: vec![(ObjectId::of(&bytes), ObjectKind::Blob, bytes)],
+                    changes: record(n).changes,
+                }
+            })
+            .collect();
+        for r in &records {
+            let payload = encode(r).expect("encode");
+            direct.append(&payload).expect("direct append");
+            buffered.append(&payload).expect("buffered append");
+            assert_eq!(direct.len, buffered.len);
+        }
+        let d = fs::read(direct.path()).expect("read");
+        let b = fs::read(buffered.path()).expect("read");
+        assert!(d.len() as u64 > direct.len && direct.len > PREALLOCATE);
+        assert_eq!(d[..direct.len as usize + 8], b[..buffered.len as usize + 8]);
+        let replay = read(direct.path()).expect("replay");
+        assert_eq!(replay.records, records);
+        assert!(!replay.torn_tail && replay.damage.is_none());
     }
 
     #[test]
