@@ -1810,8 +1810,9 @@ fn findings_on_request(s: &mut String, runs: &[Throughput], _b: &Big) {
     let _ = writeln!(
         s,
         "- **ON_REQUEST: target {}.** A changing request is answered once its change is in the \
-         write-ahead journal and the journal is fsynced: the requests waiting at that moment \
-         share one append and one `fdatasync` (group commit), instead of a snapshot (tree, \
+         write-ahead journal and the journal is durable: the requests waiting at that moment \
+         share one synchronous append (one `O_DIRECT | O_DSYNC` write; group commit), instead \
+         of a snapshot (tree, \
          commit, pack and refs: 7 fsyncs) per group. Snapshots run in the background when the \
          journal passes 64 MiB or 20,000 changed paths; the \"saves\" column counts the packs \
          they and full packs wrote. Measured — {}. {}",

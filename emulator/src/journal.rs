@@ -1,8 +1,9 @@
 //! The write-ahead journal of `SNAPSHOT_SAVE_STRATEGY=ON_REQUEST`.
 //!
 //! A mutating request is acknowledged once its change is in the journal and the journal is
-//! fsynced: one `fdatasync` per group of concurrent requests, instead of a snapshot (a tree,
-//! a commit, a pack and two refs, seven fsyncs) per group. Snapshots are taken in the
+//! durable: one synchronous write (`O_DIRECT | O_DSYNC`, or a write and an `fdatasync`) per
+//! group of concurrent requests, instead of a snapshot (a tree, a commit, a pack and two refs,
+//! seven fsyncs) per group. Snapshots are taken in the
 //! background; a snapshot's commit message says from which journal file on the journal is
 //! still needed (`journal from N`), and older files are deleted once it is durable.
 //!
@@ -10,7 +11,7 @@
 //! Files `journal-<seq, 16 digits>.log` in the state directory. A file starts with the magic
 //! `PSJRNL01`, then records: `len: u32 LE`, `crc32(payload): u32 LE`, `payload`, then zeros: the
 //! file is extended with written zeros ahead of the records (4 MiB at a time, fsynced), so an
-//! append changes no file size and its `fdatasync` flushes data only. A zero `len` ends the
+//! append changes no file size and makes only data durable. A zero `len` ends the
 //! records (a payload is never empty). A payload:
 //! `u32 n` objects, each `kind: u8, id: [32], len: u32, bytes` (the documents and blob
 //! contents the changes reference that were not yet durable in the pod store), then `u32 m`
@@ -264,7 +265,7 @@ pub fn read(path: &Path) -> std::io::Result<FileReplay> {
         let payload = &bytes[at + 8..at + 8 + len];
         if crc32fast::hash(payload) != crc {
             if bytes[at + 8 + len..].iter().all(|b| *b == 0) {
-                // The last record, cut short by a crash before its fdatasync returned: it
+                // The last record, cut short by a crash before its write was durable: it
                 // was never acknowledged.
                 out.torn_tail = true;
             } else {
@@ -299,8 +300,8 @@ pub struct Writer {
     file: File,
     /// The same file opened with `O_DIRECT | O_DSYNC`, where the file system allows it: an
     /// append is then one write that returns once the data is on the device, with no page
-    /// cache writeback and no separate `fdatasync` (about a quarter less time and CPU per
-    /// append on the project machine, `docs/performance.md`).
+    /// cache writeback and no separate `fdatasync`. Measured on the project machine with 4 KiB
+    /// appends: about 90 us and 33 us of CPU each, against 107 us and 46 us buffered.
     direct: Option<File>,
     /// The records' bytes from the last `DIRECT_BLOCK` boundary at or before `len` up to
     /// `len`: a direct append rewrites that block with the same bytes, then the new record.

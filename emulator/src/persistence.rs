@@ -3,7 +3,7 @@
 //!
 //! - `SNAPSHOT_SAVE_STRATEGY=ON_REQUEST`: a mutating request is answered only once its change
 //!   is durable in the write-ahead journal (`journal.rs`); concurrent requests share one
-//!   append and `fdatasync` (group commit). Snapshots are taken in the background when the
+//!   synchronous append (group commit). Snapshots are taken in the background when the
 //!   journal grows, and at shutdown.
 //! - `SCHEDULED` (default): every `SNAPSHOT_FLUSH_INTERVAL` seconds (15), when something changed.
 //! - `ON_SHUTDOWN`: on SIGINT/SIGTERM. `SCHEDULED` and `ON_REQUEST` also save then.
