@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::http_util::{Query, percent_decode};
 use crate::ids;
 use crate::internal;
-use crate::persistence::{Persistence, SaveStrategy};
+use crate::persistence::Persistence;
 use crate::protocol;
 use crate::s3::{self, S3};
 use crate::secretsmanager::{self, SecretsManager};
@@ -175,7 +175,7 @@ impl Gateway {
         }
         let p = self.persistence();
         let generation = p.mutated();
-        if !(p.config.enabled && p.config.save == SaveStrategy::OnRequest) {
+        if !p.config.journaled() {
             return resp;
         }
         match self.durable(generation).await {

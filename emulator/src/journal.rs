@@ -3,9 +3,9 @@
 //! A mutating request is acknowledged once its change is in the journal and the journal is
 //! durable: one synchronous write (`O_DIRECT | O_DSYNC`, or a write and an `fdatasync`) per
 //! group of concurrent requests, instead of a snapshot (a tree, a commit, a pack and two refs,
-//! seven fsyncs) per group. Snapshots are taken in the
-//! background; a snapshot's commit message says from which journal file on the journal is
-//! still needed (`journal from N`), and older files are deleted once it is durable.
+//! seven fsyncs) per group. Snapshots are taken in the background; a snapshot's commit message
+//! says from which journal file on the journal is still needed (`journal from N`), and older
+//! files are deleted once it is durable.
 //!
 //! # Format
 //! Files `journal-<seq, 16 digits>.log` in the state directory. A file starts with the magic

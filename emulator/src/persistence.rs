@@ -78,6 +78,11 @@ impl Default for PersistConfig {
 }
 
 impl PersistConfig {
+    /// Whether changes are journaled before their requests are answered (ON_REQUEST).
+    pub fn journaled(&self) -> bool {
+        self.enabled && self.save == SaveStrategy::OnRequest
+    }
+
     /// Reads the environment; unknown values are errors naming the variable.
     pub fn from_env() -> Result<Self, String> {
         let var = |k: &str| {
@@ -315,10 +320,28 @@ impl Gateway {
         }
     }
 
-    /// Takes the selected services' changes into `engine.pending` and returns them in order
-    /// (for the journal). A service whose changes could not be encoded is marked to be saved
-    /// whole next time.
-    fn collect(
+    /// Takes the selected services' changes into `engine.pending`. Under ON_REQUEST they are
+    /// appended to the journal first, whoever collects: requests whose changes they are may
+    /// be waiting for the committer, whose next append then finds nothing left to collect
+    /// and answers them, so they must be durable now (a snapshot taking them is not durable
+    /// until it is built, and may fail). If that append fails every service is marked to be
+    /// exported whole, so that the next append carries the changes.
+    fn collect(&self, engine: &mut Engine, only: Option<&[String]>) -> StateResult<()> {
+        let changes = self.take_changes(engine, only)?;
+        if self.persistence().config.journaled()
+            && let Err(err) = self.journal_changes(engine, changes)
+        {
+            for svc in self.services() {
+                svc.mark_all();
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Takes the selected services' changes into `engine.pending` and returns them in order.
+    /// A service whose changes could not be encoded is marked to be saved whole next time.
+    fn take_changes(
         &self,
         engine: &mut Engine,
         only: Option<&[String]>,
@@ -384,29 +407,13 @@ impl Gateway {
         self.snapshot_finish(taken)
     }
 
-    /// A snapshot's first step, under the engine lock: collects, and starts a new journal
-    /// file (changes acknowledged from now on go there); the snapshot covers every journal
-    /// before it.
-    ///
-    /// Under ON_REQUEST the collected changes are first appended to the journal. Requests
-    /// whose changes they are may be waiting for the committer, whose next append then finds
-    /// nothing left to collect and answers them: without this they would be answered while
-    /// the snapshot holding their changes is not durable yet (or has failed).
+    /// A snapshot's first step, under the engine lock: collects (journaled under
+    /// ON_REQUEST, see `collect`), and starts a new journal file (changes acknowledged from
+    /// now on go there); the snapshot covers every journal before it.
     fn snapshot_take(&self, only: Option<&[String]>) -> StateResult<SnapshotTaken> {
         let p = self.persistence();
         let mut e = p.engine();
-        let changes = self.collect(&mut e, only)?;
-        if p.config.enabled
-            && p.config.save == SaveStrategy::OnRequest
-            && let Err(err) = self.journal_changes(&mut e, changes)
-        {
-            // The changes stay pending but are in no journal: export everything again, so
-            // that the committer's next append carries them.
-            for svc in self.services() {
-                svc.mark_all();
-            }
-            return Err(err);
-        }
+        self.collect(&mut e, only)?;
         // Appends from now on go to a new file (`next_journal` is already past this one).
         e.journal = None;
         Ok(SnapshotTaken {
@@ -548,8 +555,7 @@ impl Gateway {
     fn journal_blocking(&self) -> StateResult<bool> {
         let p = self.persistence();
         let mut e = p.engine();
-        let changes = self.collect(&mut e, None)?;
-        self.journal_changes(&mut e, changes)?;
+        self.collect(&mut e, None)?;
         let journal_bytes = e.journal.as_ref().map_or(0, |j| j.len);
         Ok(journal_bytes > SNAPSHOT_JOURNAL_BYTES || e.pending.len() > SNAPSHOT_PENDING_PATHS)
     }
