@@ -52,7 +52,7 @@ pub use blob::{
 };
 pub use commit::{COMMIT_FORMAT, Commit, CommitOptions, ServiceInfo, service_counts};
 pub use diff::{Change, ChangeKind, DiffSummary, ScopeCounts, diff, diff_commits, summarize};
-pub use document::{Document, blob_ref, canonical_bytes};
+pub use document::{Document, FieldWriter, blob_ref, canonical_bytes};
 pub use error::{Error, Result};
 pub use fsutil::{format_rfc3339, now_unix};
 pub use id::{BlobId, CommitId, DocId, ObjectId, TreeId, hex};

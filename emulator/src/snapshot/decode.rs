@@ -111,7 +111,7 @@ pub fn leaf<const N: usize>(
     value: Value,
 ) -> Result<(StatePath, Document), String> {
     let p = path(segments)?;
-    let d = document(&p.to_string(), value)?;
+    let d = Document::new(value).map_err(|e| format!("{p}: {e}"))?;
     Ok((p, d))
 }
 

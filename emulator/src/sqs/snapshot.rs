@@ -29,19 +29,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use podstore::{Document, StatePath};
+use podstore::{Document, FieldWriter, StatePath};
 use serde_json::{Value, json};
 
 use super::Sqs;
 use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
-use crate::snapshot::decode::{Fields, MAX_COUNT, check_schema, leaf, map_json, opt_b64, split};
+use crate::checksum::b64;
+use crate::snapshot::decode::{Fields, MAX_COUNT, check_schema, leaf, map_json, split};
 use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `sqs.queue/1`.
 pub const QUEUE: (&str, u32) = ("sqs.queue", 1);
 /// `sqs.message/1`.
 pub const MESSAGE: (&str, u32) = ("sqs.message", 1);
+/// [`MESSAGE`] as written in documents.
+const MESSAGE_SCHEMA: &str = "sqs.message/1";
 
 /// A changed queue copied under the lock: its document and its changed messages (`None`:
 /// gone).
@@ -169,53 +172,51 @@ fn queue_leaf(key: &QueueKey, q: &Queue) -> Result<(StatePath, Document), String
     leaf([&key.account, &key.region, "sqs", "queue", &key.name], v)
 }
 
+/// A message's document, written field by field (queues hold many messages, and every save
+/// writes the changed ones): no JSON value is built.
 fn message_leaf(key: &QueueKey, m: &Message) -> Result<(StatePath, Document), String> {
-    let v = json!({
-        "schema": format!("{}/{}", MESSAGE.0, MESSAGE.1),
-        "queue": key.name,
-        "id": m.id,
-        "body": m.body,
-        "attributes": attrs_json(&m.attributes),
-        "system_attributes": attrs_json(&m.system_attributes),
-        "sent": m.sent,
-        "seq": m.seq,
-        "receive_count": m.receive_count,
-        "first_receive": m.first_receive,
-        "group": m.group,
-        "dedup_id": m.dedup_id,
-        "sequence_number": m.sequence_number,
-        "visible_at": m.visible_at,
-        "receipt": m.receipt,
-        "sender": m.sender,
-        "dlq_source": m.dlq_source,
-    });
-    leaf(
-        [
-            &key.account,
-            &key.region,
-            "sqs",
-            "message",
-            &key.name,
-            &m.id,
-        ],
-        v,
-    )
+    let path = crate::snapshot::decode::path([
+        key.account.as_str(),
+        &key.region,
+        "sqs",
+        "message",
+        &key.name,
+        &m.id,
+    ])?;
+    let doc = Document::build(MESSAGE_SCHEMA, |w| {
+        // Keys in canonical (byte) order; the builder puts `schema` in its place.
+        w.object("attributes", |o| write_attrs(o, &m.attributes));
+        w.str("body", &m.body);
+        w.opt_str("dedup_id", m.dedup_id.as_deref());
+        w.opt_str("dlq_source", m.dlq_source.as_deref());
+        w.opt_i64("first_receive", m.first_receive);
+        w.opt_str("group", m.group.as_deref());
+        w.str("id", &m.id);
+        w.str("queue", &key.name);
+        w.opt_str("receipt", m.receipt.as_deref());
+        w.u64("receive_count", m.receive_count.into());
+        w.str("sender", &m.sender);
+        w.i64("sent", m.sent);
+        w.u64("seq", m.seq);
+        w.opt_str("sequence_number", m.sequence_number.as_deref());
+        w.object("system_attributes", |o| {
+            write_attrs(o, &m.system_attributes)
+        });
+        w.i64("visible_at", m.visible_at);
+    })
+    .map_err(|e| format!("{path}: {e}"))?;
+    Ok((path, doc))
 }
 
-fn attrs_json(attrs: &BTreeMap<String, Attr>) -> Value {
-    Value::Object(
-        attrs
-            .iter()
-            .map(|(k, a)| {
-                let v = json!({
-                    "data_type": a.data_type,
-                    "string": a.string,
-                    "binary": opt_b64(a.binary.as_deref()),
-                });
-                (k.clone(), v)
-            })
-            .collect(),
-    )
+/// `{name: {binary (base64) | null, data_type, string | null}}`, names in map (byte) order.
+fn write_attrs(w: &mut FieldWriter<'_>, attrs: &BTreeMap<String, Attr>) {
+    for (name, a) in attrs {
+        w.object(name, |o| {
+            o.opt_str("binary", a.binary.as_deref().map(b64).as_deref());
+            o.str("data_type", &a.data_type);
+            o.opt_str("string", a.string.as_deref());
+        });
+    }
 }
 
 /// A decoded queue document.
@@ -575,6 +576,12 @@ mod tests {
         let first = sqs.export(now).expect("export");
         assert_eq!(first.len(), 4 + 5, "4 queues, 5 messages");
         assert_eq!(in_flight(&first), 3);
+        // Messages are written field by field: their bytes must be the canonical form.
+        assert_eq!(MESSAGE_SCHEMA, format!("{}/{}", MESSAGE.0, MESSAGE.1));
+        for (p, d) in &first {
+            let canonical = Document::new(d.value().clone()).expect("doc");
+            assert_eq!(d.bytes(), canonical.bytes(), "{p}");
+        }
         let fifo = find(&first, "000000000000/us-east-1/sqs/queue/orders.fifo");
         assert_eq!(fifo["dedup"].as_array().expect("dedup").len(), 3);
         assert_eq!(fifo["next_seq"], 3);
