@@ -58,9 +58,17 @@ struct Inner {
 }
 
 impl Gateway {
-    /// Opens the pod store and builds empty services.
+    /// Opens the pod store and builds empty services. Small objects go into packs at zstd
+    /// level 1 ([`podstore::Levels::LIVE`]): the emulator writes them on every save, on the
+    /// CPU its requests need.
     pub fn new(config: Config) -> Result<Self, podstore::Error> {
-        let store = Store::open(&config.store_dir)?;
+        let store = Store::open_with(
+            &config.store_dir,
+            podstore::StoreOptions {
+                levels: podstore::Levels::LIVE,
+                ..podstore::StoreOptions::default()
+            },
+        )?;
         let clock = Clock::default();
         Ok(Self {
             inner: Arc::new(Inner {

@@ -61,7 +61,7 @@ pub use merge::{Conflict, ConflictKind, MergeOutcome, Strategy, merge};
 pub use object::{
     BlockMember, MemObjects, ObjectKind, Objects, Overlay, ReceivedBlock, StoredObject,
 };
-pub use pack::MAX_OBJECT;
+pub use pack::{Levels, MAX_OBJECT};
 pub use path::StatePath;
 pub use pods::{Expect, PodRef, PodSummary, VersionInfo, closest, validate_name};
 pub use store::{

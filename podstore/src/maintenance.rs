@@ -293,10 +293,7 @@ pub fn gc(root: &Path) -> Result<GcReport> {
             let (kind, bytes) = store.get_raw(id)?.ok_or(Error::MissingObject(*id))?;
             let w = match writer.as_mut() {
                 Some(w) => w,
-                None => writer.insert(PackWriter::create(
-                    store.tmp_dir(),
-                    StoreOptions::default().compression_level,
-                )?),
+                None => writer.insert(PackWriter::create(store.tmp_dir(), store.levels())?),
             };
             w.add(kind, *id, &bytes)?;
         }

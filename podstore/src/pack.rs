@@ -40,8 +40,40 @@ const MAX_IDX: u64 = 1 << 30;
 pub(crate) const SMALL_BLOCK: usize = 1 << 20;
 /// Raw bytes gathered before a block of large objects is compressed and written.
 pub(crate) const BULK_BLOCK: usize = 4 << 20;
-/// Extra zstd effort for small blocks.
-const SMALL_LEVEL_BOOST: i32 = 3;
+/// zstd levels of new packs' blocks: one for blocks of small objects (documents, tree nodes,
+/// small blobs), one for blocks of large objects (chunks, whole blobs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Levels {
+    /// Blocks of objects under 16 KiB.
+    pub small: i32,
+    /// Blocks of larger objects.
+    pub bulk: i32,
+}
+
+impl Levels {
+    /// Pod stores: small blocks compress a few per cent better with more effort and are a
+    /// small share of the bytes (`docs/performance.md`).
+    pub const STORE: Self = Self { small: 8, bulk: 5 };
+    /// A running emulator: it writes objects all the time (every save, every upload), on the
+    /// CPU its requests need. Level 1 is 7–9× faster than 8 on documents and tree nodes for
+    /// about 5 % more bytes, and on large objects about 1.4× faster than 3 for 2 % more
+    /// (`docs/performance.md`).
+    pub const LIVE: Self = Self::uniform(1);
+
+    /// One level for both kinds of block.
+    pub const fn uniform(level: i32) -> Self {
+        Self {
+            small: level,
+            bulk: level,
+        }
+    }
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Self::STORE
+    }
+}
 /// Objects below this size go into small blocks.
 const SMALL_OBJECT: usize = 16 * 1024;
 /// Stored bytes after which a pack is finished and a new one begun.
@@ -245,7 +277,7 @@ pub(crate) struct PackWriter {
     bulk: OpenBlock,
     entries: Vec<(ObjectId, Loc)>,
     pub(crate) pending: HashMap<ObjectId, Pending>,
-    level: i32,
+    levels: Levels,
     /// The last written block decoded for a read (chunks of a blob are read in a row).
     last_read: std::sync::Mutex<Option<(u64, std::sync::Arc<Vec<u8>>)>>,
 }
@@ -269,7 +301,7 @@ pub(crate) struct FinishedPack {
 
 impl PackWriter {
     /// Starts a pack in `tmp_dir`, holding an exclusive lock on it so sweepers leave it alone.
-    pub(crate) fn create(tmp_dir: &Path, level: i32) -> Result<Self> {
+    pub(crate) fn create(tmp_dir: &Path, levels: Levels) -> Result<Self> {
         let tmp_path = tmp_dir.join(fsutil::unique_name("pack-", ".tmp"));
         let mut file = File::options()
             .read(true)
@@ -291,7 +323,7 @@ impl PackWriter {
             bulk: OpenBlock::default(),
             entries: Vec::new(),
             pending: HashMap::new(),
-            level,
+            levels,
             last_read: std::sync::Mutex::new(None),
         })
     }
@@ -456,12 +488,10 @@ impl PackWriter {
             return Ok(());
         }
         let raw_len = block.buf.len();
-        // Small blocks (documents, tree nodes, small blobs) are a small share of the bytes and
-        // compress notably better with more effort; large ones keep the configured level.
         let level = if bulk {
-            self.level
+            self.levels.bulk
         } else {
-            self.level + SMALL_LEVEL_BOOST
+            self.levels.small
         };
         let compressed = if looks_incompressible(&block.buf) {
             None

@@ -24,7 +24,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::id::ObjectId;
 use crate::object::{BlockMember, ObjectKind, Objects, ReceivedBlock, StoredObject, poisoned};
-use crate::pack::{self, FinishedPack, Loc, PackWriter};
+use crate::pack::{self, FinishedPack, Levels, Loc, PackWriter};
 
 /// The store format this build reads and writes.
 pub const STORE_FORMAT: u64 = 1;
@@ -36,9 +36,8 @@ const OPEN_FILES: usize = 64;
 /// How to open a store.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
-    /// zstd level for large objects in new packs (default 5; small objects get 3 more: see
-    /// `docs/performance.md`).
-    pub compression_level: i32,
+    /// zstd levels of new packs (default [`Levels::STORE`]).
+    pub levels: Levels,
     /// Take the store alone (gc); fails with [`Error::Busy`] while any other handle is open.
     pub exclusive: bool,
 }
@@ -46,7 +45,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            compression_level: 5,
+            levels: Levels::STORE,
             exclusive: false,
         }
     }
@@ -64,7 +63,7 @@ struct Inner {
     packs_dir: PathBuf,
     tmp_dir: PathBuf,
     _lock: File,
-    level: i32,
+    levels: Levels,
     index: RwLock<Index>,
     writer: Mutex<Option<PackWriter>>,
     cache: Mutex<BlockCache>,
@@ -135,7 +134,7 @@ impl Store {
                 tmp_dir: root.join("tmp"),
                 root,
                 _lock: lock,
-                level: opts.compression_level,
+                levels: opts.levels,
                 index: RwLock::new(Index::default()),
                 writer: Mutex::new(None),
                 cache: Mutex::new(VecDeque::new()),
@@ -566,7 +565,7 @@ impl WholeBlock {
 pub struct Staging {
     store: Store,
     writer: Mutex<Option<PackWriter>>,
-    level: i32,
+    levels: Levels,
 }
 
 impl Staging {
@@ -622,7 +621,7 @@ impl Objects for Staging {
             return Ok(false);
         }
         if w.is_none() {
-            *w = Some(PackWriter::create(self.store.tmp_dir(), self.level)?);
+            *w = Some(PackWriter::create(self.store.tmp_dir(), self.levels)?);
         }
         w.as_mut()
             .expect("works because it was just set")
@@ -646,7 +645,7 @@ impl Objects for Staging {
             .map_err(|_| Error::InvalidArchive("a block over 4 GiB".into()))?;
         let mut w = self.writer.lock().map_err(|_| poisoned())?;
         if w.is_none() {
-            *w = Some(PackWriter::create(self.store.tmp_dir(), self.level)?);
+            *w = Some(PackWriter::create(self.store.tmp_dir(), self.levels)?);
         }
         w.as_mut()
             .expect("works because it was just set")
@@ -677,17 +676,22 @@ impl Objects for Staging {
 impl Store {
     /// Opens a staging area on this store.
     pub fn stage(&self) -> Staging {
-        self.stage_with_level(self.inner.level)
+        self.stage_with_levels(self.inner.levels)
     }
 
-    /// Opens a staging area whose packs use zstd `level` for large objects (pulls use a low
-    /// level: received objects must be stored as fast as the network brings them).
-    pub fn stage_with_level(&self, level: i32) -> Staging {
+    /// Opens a staging area whose packs use zstd `levels` (pulls use a low level: received
+    /// objects must be stored as fast as the network brings them).
+    pub fn stage_with_levels(&self, levels: Levels) -> Staging {
         Staging {
             store: self.clone(),
             writer: Mutex::new(None),
-            level,
+            levels,
         }
+    }
+
+    /// The zstd levels of this handle's new packs.
+    pub fn levels(&self) -> Levels {
+        self.inner.levels
     }
 }
 
@@ -766,7 +770,7 @@ impl Objects for Store {
             return Ok(false);
         }
         if w.is_none() {
-            *w = Some(PackWriter::create(&self.inner.tmp_dir, self.inner.level)?);
+            *w = Some(PackWriter::create(&self.inner.tmp_dir, self.inner.levels)?);
         }
         let writer = w.as_mut().expect("works because it was just set");
         writer.add(kind, id, bytes)?;

@@ -841,7 +841,8 @@ fn probe(local: &Local, dir: &Path) -> Res<Probe> {
         p.serve += t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        let staging = pulled.stage_with_level(Options::default().pull_level);
+        let staging =
+            pulled.stage_with_levels(podstore::Levels::uniform(Options::default().pull_level));
         let limits = StreamLimits {
             max_objects: ids.len() as u64,
             max_raw_bytes: 4 << 30,

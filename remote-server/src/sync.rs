@@ -456,7 +456,7 @@ pub fn pull(
     run_batches(&items, opts, &|batch: &[Item]| {
         let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
         let stream = remote.download(&ids)?;
-        let staging = local.stage_with_level(opts.pull_level);
+        let staging = local.stage_with_levels(podstore::Levels::uniform(opts.pull_level));
         let limits = StreamLimits {
             max_objects: ids.len() as u64,
             max_raw_bytes: 4 << 30,
