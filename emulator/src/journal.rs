@@ -50,18 +50,21 @@ pub struct Record {
     pub changes: Vec<(StatePath, Option<Entry>)>,
 }
 
-/// Encodes a record's payload.
-pub fn encode(record: &Record) -> Result<Vec<u8>, String> {
+/// Encodes the payload of a record of `objects` and `changes` (see [`Record`]).
+pub fn encode(
+    objects: &[(ObjectId, ObjectKind, Vec<u8>)],
+    changes: &[(StatePath, Option<Entry>)],
+) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    out.extend_from_slice(&(record.objects.len() as u32).to_le_bytes());
-    for (id, kind, bytes) in &record.objects {
+    out.extend_from_slice(&(objects.len() as u32).to_le_bytes());
+    for (id, kind, bytes) in objects {
         out.push(*kind as u8);
         out.extend_from_slice(&id.0);
         out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(bytes);
     }
-    out.extend_from_slice(&(record.changes.len() as u32).to_le_bytes());
-    for (path, entry) in &record.changes {
+    out.extend_from_slice(&(changes.len() as u32).to_le_bytes());
+    for (path, entry) in changes {
         let p = path.to_string();
         let len = u16::try_from(p.len()).map_err(|_| format!("{p}: path too long"))?;
         out.extend_from_slice(&len.to_le_bytes());
@@ -448,6 +451,10 @@ fn open_direct(path: &Path) -> Option<File> {
 mod tests {
     use super::*;
 
+    fn encode_record(r: &Record) -> Result<Vec<u8>, String> {
+        encode(&r.objects, &r.changes)
+    }
+
     fn record(n: u8) -> Record {
         let bytes = vec![n; 10];
         let id = ObjectId::of(&bytes);
@@ -478,7 +485,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let mut w = Writer::create(dir.path(), 7).expect("create");
         for n in 0..3 {
-            w.append(&encode(&record(n)).expect("encode"))
+            w.append(&encode_record(&record(n)).expect("encode"))
                 .expect("append");
         }
         // A crash in the middle of a fourth append: its header and part of its payload.
@@ -514,7 +521,7 @@ mod tests {
             })
             .collect();
         for r in &records {
-            let payload = encode(r).expect("encode");
+            let payload = encode_record(r).expect("encode");
             direct.append(&payload).expect("direct append");
             buffered.append(&payload).expect("buffered append");
             assert_eq!(direct.len, buffered.len);
@@ -532,12 +539,12 @@ mod tests {
     fn a_flipped_byte_is_damage_and_stops_the_replay() {
         let dir = tempfile::tempdir().expect("dir");
         let mut w = Writer::create(dir.path(), 1).expect("create");
-        w.append(&encode(&record(1)).expect("encode"))
+        w.append(&encode_record(&record(1)).expect("encode"))
             .expect("append");
         let first_end = w.len as usize;
-        w.append(&encode(&record(2)).expect("encode"))
+        w.append(&encode_record(&record(2)).expect("encode"))
             .expect("append");
-        w.append(&encode(&record(3)).expect("encode"))
+        w.append(&encode_record(&record(3)).expect("encode"))
             .expect("append");
         let mut bytes = fs::read(w.path()).expect("read");
         bytes[first_end + 20] ^= 0x40;
@@ -551,7 +558,7 @@ mod tests {
 
     #[test]
     fn garbage_payloads_are_errors_not_panics() {
-        let good = encode(&record(9)).expect("encode");
+        let good = encode_record(&record(9)).expect("encode");
         for cut in 0..good.len() {
             assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
         }

@@ -326,26 +326,44 @@ impl Gateway {
     /// and answers them, so they must be durable now (a snapshot taking them is not durable
     /// until it is built, and may fail). If that append fails every service is marked to be
     /// exported whole, so that the next append carries the changes.
-    fn collect(&self, engine: &mut Engine, only: Option<&[String]>) -> StateResult<()> {
-        let changes = self.take_changes(engine, only)?;
+    ///
+    /// `durable` runs once everything collected is durable (journaled, or not journaled at
+    /// all), before the changes go into `engine.pending`: the committer answers its requests
+    /// there, so that they do not wait for bookkeeping. The caller holds the engine, so no
+    /// snapshot can take `pending` in between.
+    fn collect(
+        &self,
+        engine: &mut Engine,
+        only: Option<&[String]>,
+        durable: impl FnOnce(),
+    ) -> StateResult<()> {
+        let (changes, taken) = self.take_changes(engine, only);
         if self.persistence().config.journaled()
-            && let Err(err) = self.journal_changes(engine, changes)
+            && let Err(err) = self.journal_changes(engine, &changes)
         {
             for svc in self.services() {
                 svc.mark_all();
             }
             return Err(err);
         }
-        Ok(())
+        if taken.is_ok() {
+            durable();
+        }
+        for (path, entry) in changes {
+            engine.pending.apply(path, entry);
+        }
+        taken
     }
 
-    /// Takes the selected services' changes into `engine.pending` and returns them in order.
-    /// A service whose changes could not be encoded is marked to be saved whole next time.
+    /// Takes the selected services' changes and returns them in order, with the first error.
+    /// A service whose changes could not be encoded is marked to be saved whole next time;
+    /// the changes of the services before it are returned all the same (their marks are
+    /// gone).
     fn take_changes(
         &self,
-        engine: &mut Engine,
+        engine: &Engine,
         only: Option<&[String]>,
-    ) -> StateResult<Vec<(StatePath, Option<Entry>)>> {
+    ) -> (Vec<(StatePath, Option<Entry>)>, StateResult<()>) {
         let store = self.store();
         let now = self.clock().now_ms();
         let mut out = Vec::new();
@@ -364,19 +382,15 @@ impl Gateway {
                 .and_then(|delta| {
                     state::delta_changes(store, svc.name(), delta, engine.base, &engine.pending)
                 });
-            let changes = match changes {
-                Ok(c) => c,
+            match changes {
+                Ok(c) => out.extend(c),
                 Err(e) => {
                     svc.mark_all();
-                    return Err(e);
+                    return (out, Err(e));
                 }
-            };
-            for (path, entry) in &changes {
-                engine.pending.apply(path.clone(), entry.clone());
             }
-            out.extend(changes);
         }
-        Ok(out)
+        (out, Ok(()))
     }
 
     /// Saves a snapshot (collecting the selected services' changes; all when `only` is None)
@@ -413,7 +427,7 @@ impl Gateway {
     fn snapshot_take(&self, only: Option<&[String]>) -> StateResult<SnapshotTaken> {
         let p = self.persistence();
         let mut e = p.engine();
-        self.collect(&mut e, only)?;
+        self.collect(&mut e, only, || {})?;
         // Appends from now on go to a new file (`next_journal` is already past this one).
         e.journal = None;
         Ok(SnapshotTaken {
@@ -525,10 +539,12 @@ impl Gateway {
                 }
             }
             let target = p.mutations.load(Ordering::SeqCst);
-            match self.journal_blocking() {
+            let answer = || {
+                p.saved.fetch_max(target, Ordering::SeqCst);
+                c.done.send_modify(|_| {});
+            };
+            match self.journal_blocking(answer) {
                 Ok(big) => {
-                    p.saved.fetch_max(target, Ordering::SeqCst);
-                    c.done.send_modify(|_| {});
                     if big && !p.snapshotting.swap(true, Ordering::SeqCst) {
                         let gw = self.clone();
                         runtime.spawn(async move {
@@ -551,11 +567,11 @@ impl Gateway {
     }
 
     /// One journal append: collects every change, writes it with the objects it needs that
-    /// are not durable yet, fsyncs. Returns whether a snapshot is due.
-    fn journal_blocking(&self) -> StateResult<bool> {
+    /// are not durable yet, fsyncs, then calls `durable`. Returns whether a snapshot is due.
+    fn journal_blocking(&self, durable: impl FnOnce()) -> StateResult<bool> {
         let p = self.persistence();
         let mut e = p.engine();
-        self.collect(&mut e, None)?;
+        self.collect(&mut e, None, durable)?;
         let journal_bytes = e.journal.as_ref().map_or(0, |j| j.len);
         Ok(journal_bytes > SNAPSHOT_JOURNAL_BYTES || e.pending.len() > SNAPSHOT_PENDING_PATHS)
     }
@@ -565,21 +581,20 @@ impl Gateway {
     fn journal_changes(
         &self,
         e: &mut Engine,
-        changes: Vec<(StatePath, Option<Entry>)>,
+        changes: &[(StatePath, Option<Entry>)],
     ) -> StateResult<()> {
         let p = self.persistence();
         let store = self.store();
         if !changes.is_empty() {
             let mut ids = Vec::new();
-            for (_, entry) in &changes {
+            for (_, entry) in changes {
                 if let Some(Entry::Doc { id, blobs, .. }) = entry {
                     ids.push(id.0);
                     ids.extend(blobs.iter().map(|b| b.id.0));
                 }
             }
             let objects = store.unflushed(&ids).map_err(StateError::store)?;
-            let payload = journal::encode(&journal::Record { objects, changes })
-                .map_err(StateError::store)?;
+            let payload = journal::encode(&objects, changes).map_err(StateError::store)?;
             if e.journal.is_none() {
                 let seq = e.next_journal;
                 let w = journal::Writer::create(&p.journal_dir, seq).map_err(|err| {

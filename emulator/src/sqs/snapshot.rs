@@ -36,13 +36,15 @@ use super::Sqs;
 use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
 use crate::checksum::b64;
-use crate::snapshot::decode::{Fields, MAX_COUNT, check_schema, leaf, map_json, split};
+use crate::snapshot::decode::{Fields, MAX_COUNT, check_schema, map_json, split};
 use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `sqs.queue/1`.
 pub const QUEUE: (&str, u32) = ("sqs.queue", 1);
 /// `sqs.message/1`.
 pub const MESSAGE: (&str, u32) = ("sqs.message", 1);
+/// [`QUEUE`] as written in documents.
+const QUEUE_SCHEMA: &str = "sqs.queue/1";
 /// [`MESSAGE`] as written in documents.
 const MESSAGE_SCHEMA: &str = "sqs.message/1";
 
@@ -153,23 +155,39 @@ pub fn encode(queues: Queues, _now: i64) -> Result<Leaves, String> {
     Ok(out)
 }
 
+/// A queue's document, written field by field: under ON_REQUEST every journal append that
+/// carries a send writes it again (`next_seq` changed).
 fn queue_leaf(key: &QueueKey, q: &Queue) -> Result<(StatePath, Document), String> {
+    let path = crate::snapshot::decode::path([
+        key.account.as_str(),
+        &key.region,
+        "sqs",
+        "queue",
+        &key.name,
+    ])?;
     let dedup: Vec<Value> = q
         .dedup_entries()
         .into_iter()
         .map(|d| json!([d.key, d.expires, d.message_id, d.sequence_number]))
         .collect();
-    let v = json!({
-        "schema": format!("{}/{}", QUEUE.0, QUEUE.1),
-        "name": q.name,
-        "created": q.created,
-        "last_modified": q.last_modified,
-        "attributes": map_json(&q.attributes),
-        "tags": map_json(&q.tags),
-        "next_seq": q.next_seq(),
-        "dedup": dedup,
-    });
-    leaf([&key.account, &key.region, "sqs", "queue", &key.name], v)
+    let doc = Document::build(QUEUE_SCHEMA, |w| {
+        w.object("attributes", |o| write_strings(o, &q.attributes));
+        w.i64("created", q.created);
+        w.value("dedup", &Value::Array(dedup));
+        w.i64("last_modified", q.last_modified);
+        w.str("name", &q.name);
+        w.u64("next_seq", q.next_seq());
+        w.object("tags", |o| write_strings(o, &q.tags));
+    })
+    .map_err(|e| format!("{path}: {e}"))?;
+    Ok((path, doc))
+}
+
+/// `{name: value}` of a string map, names in map (byte) order.
+fn write_strings(w: &mut FieldWriter<'_>, map: &BTreeMap<String, String>) {
+    for (k, v) in map {
+        w.str(k, v);
+    }
 }
 
 /// A message's document, written field by field (queues hold many messages, and every save
@@ -576,8 +594,9 @@ mod tests {
         let first = sqs.export(now).expect("export");
         assert_eq!(first.len(), 4 + 5, "4 queues, 5 messages");
         assert_eq!(in_flight(&first), 3);
-        // Messages are written field by field: their bytes must be the canonical form.
+        // Queues and messages are written field by field: their bytes must be the canonical form.
         assert_eq!(MESSAGE_SCHEMA, format!("{}/{}", MESSAGE.0, MESSAGE.1));
+        assert_eq!(QUEUE_SCHEMA, format!("{}/{}", QUEUE.0, QUEUE.1));
         for (p, d) in &first {
             let canonical = Document::new(d.value().clone()).expect("doc");
             assert_eq!(d.bytes(), canonical.bytes(), "{p}");
