@@ -465,15 +465,37 @@ pub fn update<O: Objects + ?Sized>(
     root: Option<TreeId>,
     mut changes: Vec<(StatePath, Option<Entry>)>,
 ) -> Result<TreeId> {
-    if let Some((p, _)) = changes.iter().find(|(p, _)| p.is_empty()) {
-        return Err(Error::InvalidPath {
-            path: p.to_string(),
-            reason: "cannot set or delete the root".into(),
-        });
-    }
     changes.sort_by(|a, b| a.0.cmp(&b.0));
-    let refs: Vec<(&[String], &Option<Entry>)> =
-        changes.iter().map(|(p, e)| (p.segments(), e)).collect();
+    update_sorted(objects, root, changes.iter().map(|(p, e)| (p, e)))
+}
+
+/// [`update`] with borrowed changes already sorted by path (a change set kept in a sorted
+/// map); changes out of order are refused. A path given twice: the last change wins.
+pub fn update_sorted<'a, O: Objects + ?Sized>(
+    objects: &O,
+    root: Option<TreeId>,
+    changes: impl IntoIterator<Item = (&'a StatePath, &'a Option<Entry>)>,
+) -> Result<TreeId> {
+    let mut refs: Vec<(&[String], &Option<Entry>)> = Vec::new();
+    let mut prev: Option<&StatePath> = None;
+    for (p, e) in changes {
+        if p.is_empty() {
+            return Err(Error::InvalidPath {
+                path: p.to_string(),
+                reason: "cannot set or delete the root".into(),
+            });
+        }
+        if let Some(q) = prev
+            && q > p
+        {
+            return Err(Error::InvalidPath {
+                path: p.to_string(),
+                reason: format!("changes out of order: after {q}"),
+            });
+        }
+        prev = Some(p);
+        refs.push((p.segments(), e));
+    }
     match update_level(objects, root, &StatePath::default(), &refs)? {
         Some((id, _)) => Ok(id),
         None => empty(objects),
@@ -626,6 +648,23 @@ mod tests {
 
     fn p(s: &str) -> StatePath {
         StatePath::parse(s).expect("path")
+    }
+
+    #[test]
+    fn sorted_updates_equal_updates_and_refuse_disorder() {
+        let o = MemObjects::new();
+        let changes = vec![
+            (p("a/r/s3/bucket/b1"), Some(doc(&o, 1))),
+            (p("a/r/s3/bucket/b2"), Some(doc(&o, 2))),
+            (p("a/r/sqs/queue/q1"), Some(doc(&o, 3))),
+        ];
+        let sorted = update_sorted(&o, None, changes.iter().map(|(p, e)| (p, e))).expect("sorted");
+        let mut shuffled = changes.clone();
+        shuffled.reverse();
+        assert_eq!(update(&o, None, shuffled.clone()).expect("update"), sorted);
+        let err = update_sorted(&o, None, shuffled.iter().map(|(p, e)| (p, e)))
+            .expect_err("out of order");
+        assert!(err.to_string().contains("out of order"), "{err}");
     }
 
     #[test]
