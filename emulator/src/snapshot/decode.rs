@@ -115,6 +115,18 @@ pub fn leaf<const N: usize>(
     Ok((p, d))
 }
 
+/// A leaf whose document is written field by field ([`Document::build`]; errors name the
+/// path).
+pub fn built_leaf<const N: usize>(
+    segments: [&str; N],
+    schema: &str,
+    fields: impl FnOnce(&mut podstore::FieldWriter<'_>),
+) -> Result<(StatePath, Document), String> {
+    let p = path(segments)?;
+    let d = Document::build(schema, fields).map_err(|e| format!("{p}: {e}"))?;
+    Ok((p, d))
+}
+
 /// A document from a JSON value, with errors naming what it describes.
 pub fn document(what: &str, value: Value) -> Result<Document, String> {
     Document::new(value).map_err(|e| format!("{what}: {e}"))

@@ -36,7 +36,7 @@ use super::Sqs;
 use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
 use crate::checksum::b64;
-use crate::snapshot::decode::{Fields, MAX_COUNT, check_schema, map_json, split};
+use crate::snapshot::decode::{Fields, MAX_COUNT, built_leaf, check_schema, map_json, split};
 use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `sqs.queue/1`.
@@ -158,19 +158,13 @@ pub fn encode(queues: Queues, _now: i64) -> Result<Leaves, String> {
 /// A queue's document, written field by field: under ON_REQUEST every journal append that
 /// carries a send writes it again (`next_seq` changed).
 fn queue_leaf(key: &QueueKey, q: &Queue) -> Result<(StatePath, Document), String> {
-    let path = crate::snapshot::decode::path([
-        key.account.as_str(),
-        &key.region,
-        "sqs",
-        "queue",
-        &key.name,
-    ])?;
     let dedup: Vec<Value> = q
         .dedup_entries()
         .into_iter()
         .map(|d| json!([d.key, d.expires, d.message_id, d.sequence_number]))
         .collect();
-    let doc = Document::build(QUEUE_SCHEMA, |w| {
+    let segments = [key.account.as_str(), &key.region, "sqs", "queue", &key.name];
+    built_leaf(segments, QUEUE_SCHEMA, |w| {
         w.object("attributes", |o| write_strings(o, &q.attributes));
         w.i64("created", q.created);
         w.value("dedup", &Value::Array(dedup));
@@ -179,8 +173,6 @@ fn queue_leaf(key: &QueueKey, q: &Queue) -> Result<(StatePath, Document), String
         w.u64("next_seq", q.next_seq());
         w.object("tags", |o| write_strings(o, &q.tags));
     })
-    .map_err(|e| format!("{path}: {e}"))?;
-    Ok((path, doc))
 }
 
 /// `{name: value}` of a string map, names in map (byte) order.
@@ -193,15 +185,15 @@ fn write_strings(w: &mut FieldWriter<'_>, map: &BTreeMap<String, String>) {
 /// A message's document, written field by field (queues hold many messages, and every save
 /// writes the changed ones): no JSON value is built.
 fn message_leaf(key: &QueueKey, m: &Message) -> Result<(StatePath, Document), String> {
-    let path = crate::snapshot::decode::path([
+    let segments = [
         key.account.as_str(),
         &key.region,
         "sqs",
         "message",
         &key.name,
         &m.id,
-    ])?;
-    let doc = Document::build(MESSAGE_SCHEMA, |w| {
+    ];
+    built_leaf(segments, MESSAGE_SCHEMA, |w| {
         // Keys in canonical (byte) order; the builder puts `schema` in its place.
         w.object("attributes", |o| write_attrs(o, &m.attributes));
         w.str("body", &m.body);
@@ -222,8 +214,6 @@ fn message_leaf(key: &QueueKey, m: &Message) -> Result<(StatePath, Document), St
         });
         w.i64("visible_at", m.visible_at);
     })
-    .map_err(|e| format!("{path}: {e}"))?;
-    Ok((path, doc))
 }
 
 /// `{name: {binary (base64) | null, data_type, string | null}}`, names in map (byte) order.
