@@ -59,9 +59,14 @@ impl Document {
     }
 
     /// Writes a document's canonical bytes directly: `fields` writes every field but `schema`
-    /// in canonical order (keys sorted by their UTF-8 bytes), and `schema` (`name/version`)
-    /// is put in its place. A key out of order, repeated, or named `schema` is an error.
-    pub fn build(schema: &str, fields: impl FnOnce(&mut FieldWriter<'_>)) -> Result<Self> {
+    /// in canonical order (keys sorted by their UTF-8 bytes), and `schema` (`name/version`
+    /// from `(name, version)`) is put in its place. A key out of order, repeated, or named
+    /// `schema` is an error.
+    pub fn build(
+        (name, version): (&str, u32),
+        fields: impl FnOnce(&mut FieldWriter<'_>),
+    ) -> Result<Self> {
+        let schema = &format!("{name}/{version}");
         parse_schema(schema)?;
         let mut bytes = Vec::with_capacity(256);
         let mut blobs = Vec::new();
@@ -238,13 +243,6 @@ impl FieldWriter<'_> {
         }
     }
 
-    /// A boolean.
-    pub fn bool(&mut self, key: &str, v: bool) {
-        self.key(key);
-        self.out
-            .extend_from_slice(if v { b"true".as_slice() } else { b"false" });
-    }
-
     /// null.
     pub fn null(&mut self, key: &str) {
         self.key(key);
@@ -256,15 +254,6 @@ impl FieldWriter<'_> {
         self.key(key);
         write_canonical(self.out, v);
         collect_refs(v, self.blobs);
-    }
-
-    /// A reference to a blob (`{"$blob": id, "size": n}`).
-    pub fn blob(&mut self, key: &str, blob: &BlobInfo) {
-        self.key(key);
-        self.out.extend_from_slice(b"{\"$blob\":\"");
-        self.out.extend_from_slice(blob.id.to_string().as_bytes());
-        let _ = write!(self.out, "\",\"size\":{}}}", blob.size);
-        self.blobs.push(*blob);
     }
 
     /// A nested object whose fields `fields` writes, in canonical order.
@@ -388,7 +377,7 @@ mod tests {
 
     /// Builds the same document field by field and as a value; they must be equal bytes.
     fn both_ways(
-        schema: &str,
+        schema: (&str, u32),
         value: Value,
         fields: impl FnOnce(&mut FieldWriter<'_>),
     ) -> Document {
@@ -400,7 +389,7 @@ mod tests {
         );
         assert_eq!(built.value(), reference.value(), "the lazily parsed value");
         assert_eq!(built.blob_refs(), reference.blob_refs());
-        assert_eq!(built.schema(), schema);
+        assert_eq!(built.schema_parts(), schema);
         built
     }
 
@@ -412,7 +401,7 @@ mod tests {
         };
         // The schema lands between fields, after all of them, and before all of them.
         let doc = both_ways(
-            "x.kind/2",
+            ("x.kind", 2),
             json!({
                 "schema": "x.kind/2",
                 "a": "quote \" backslash \\ newline \n tab \t nul \u{0} é 🦀",
@@ -434,33 +423,35 @@ mod tests {
                     o.i64("", 1);
                     o.null("A");
                     o.object("a", |i| {
-                        i.bool("z", true);
-                        i.bool("é", false);
+                        i.value("z", &json!(true));
+                        i.value("é", &json!(false));
                     });
                 });
-                w.blob("body", &blob);
+                w.value("body", &blob_ref(&blob));
                 w.opt_i64("m", Some(5));
                 w.i64("n", -9_007_199_254_740_993);
                 w.opt_str("none", None);
                 w.value("raw", &json!([{"y": 1, "x": [2, "3"]}]));
                 w.u64("sa", u64::MAX);
-                w.bool("t", true);
+                w.value("t", &json!(true));
             },
         );
         assert_eq!(doc.blob_refs(), vec![blob]);
-        both_ways("x.kind/1", json!({"schema": "x.kind/1", "a": 1}), |w| {
+        both_ways(("x.kind", 1), json!({"schema": "x.kind/1", "a": 1}), |w| {
             w.i64("a", 1)
         });
-        both_ways("x.kind/1", json!({"schema": "x.kind/1", "z": "1"}), |w| {
-            w.str("z", "1")
-        });
-        both_ways("x.kind/1", json!({"schema": "x.kind/1"}), |_| {});
+        both_ways(
+            ("x.kind", 1),
+            json!({"schema": "x.kind/1", "z": "1"}),
+            |w| w.str("z", "1"),
+        );
+        both_ways(("x.kind", 1), json!({"schema": "x.kind/1"}), |_| {});
     }
 
     #[test]
     fn builds_refuse_fields_out_of_order() {
         let err = |f: &dyn Fn(&mut FieldWriter<'_>)| {
-            Document::build("x.kind/1", f)
+            Document::build(("x.kind", 1), f)
                 .expect_err("refused")
                 .to_string()
         };
@@ -488,7 +479,7 @@ mod tests {
             })
             .contains("\"z\" comes after \"é\"")
         );
-        assert!(Document::build("nover", |_| {}).is_err());
+        assert!(Document::build(("", 1), |_| {}).is_err());
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn leaf<const N: usize>(
 /// path).
 pub fn built_leaf<const N: usize>(
     segments: [&str; N],
-    schema: &str,
+    schema: (&str, u32),
     fields: impl FnOnce(&mut podstore::FieldWriter<'_>),
 ) -> Result<(StatePath, Document), String> {
     let p = path(segments)?;

@@ -43,10 +43,6 @@ use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 pub const QUEUE: (&str, u32) = ("sqs.queue", 1);
 /// `sqs.message/1`.
 pub const MESSAGE: (&str, u32) = ("sqs.message", 1);
-/// [`QUEUE`] as written in documents.
-const QUEUE_SCHEMA: &str = "sqs.queue/1";
-/// [`MESSAGE`] as written in documents.
-const MESSAGE_SCHEMA: &str = "sqs.message/1";
 
 /// A changed queue copied under the lock: its document and its changed messages (`None`:
 /// gone).
@@ -164,7 +160,7 @@ fn queue_leaf(key: &QueueKey, q: &Queue) -> Result<(StatePath, Document), String
         .map(|d| json!([d.key, d.expires, d.message_id, d.sequence_number]))
         .collect();
     let segments = [key.account.as_str(), &key.region, "sqs", "queue", &key.name];
-    built_leaf(segments, QUEUE_SCHEMA, |w| {
+    built_leaf(segments, QUEUE, |w| {
         w.object("attributes", |o| write_strings(o, &q.attributes));
         w.i64("created", q.created);
         w.value("dedup", &Value::Array(dedup));
@@ -193,7 +189,7 @@ fn message_leaf(key: &QueueKey, m: &Message) -> Result<(StatePath, Document), St
         &key.name,
         &m.id,
     ];
-    built_leaf(segments, MESSAGE_SCHEMA, |w| {
+    built_leaf(segments, MESSAGE, |w| {
         // Keys in canonical (byte) order; the builder puts `schema` in its place.
         w.object("attributes", |o| write_attrs(o, &m.attributes));
         w.str("body", &m.body);
@@ -585,8 +581,6 @@ mod tests {
         assert_eq!(first.len(), 4 + 5, "4 queues, 5 messages");
         assert_eq!(in_flight(&first), 3);
         // Queues and messages are written field by field: their bytes must be the canonical form.
-        assert_eq!(MESSAGE_SCHEMA, format!("{}/{}", MESSAGE.0, MESSAGE.1));
-        assert_eq!(QUEUE_SCHEMA, format!("{}/{}", QUEUE.0, QUEUE.1));
         for (p, d) in &first {
             let canonical = Document::new(d.value().clone()).expect("doc");
             assert_eq!(d.bytes(), canonical.bytes(), "{p}");
