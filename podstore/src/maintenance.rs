@@ -291,10 +291,7 @@ pub fn gc(root: &Path) -> Result<GcReport> {
                 continue;
             }
             let (kind, bytes) = store.get_raw(id)?.ok_or(Error::MissingObject(*id))?;
-            let w = match writer.as_mut() {
-                Some(w) => w,
-                None => writer.insert(PackWriter::create(store.tmp_dir(), store.levels())?),
-            };
+            let w = PackWriter::in_slot(&mut writer, store.tmp_dir(), store.levels())?;
             w.add(kind, *id, &bytes)?;
         }
     }

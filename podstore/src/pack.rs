@@ -69,11 +69,6 @@ impl Levels {
     }
 }
 
-impl Default for Levels {
-    fn default() -> Self {
-        Self::STORE
-    }
-}
 /// Objects below this size go into small blocks.
 const SMALL_OBJECT: usize = 16 * 1024;
 /// Stored bytes after which a pack is finished and a new one begun.
@@ -326,6 +321,18 @@ impl PackWriter {
             levels,
             last_read: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The writer in `slot`, started in `tmp_dir` with `levels` when there is none yet.
+    pub(crate) fn in_slot<'a>(
+        slot: &'a mut Option<PackWriter>,
+        tmp_dir: &Path,
+        levels: Levels,
+    ) -> Result<&'a mut PackWriter> {
+        match slot {
+            Some(w) => Ok(w),
+            None => Ok(slot.insert(Self::create(tmp_dir, levels)?)),
+        }
     }
 
     /// Bytes written so far (stored, plus the open blocks' raw bytes).

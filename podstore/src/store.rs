@@ -620,12 +620,7 @@ impl Objects for Staging {
         if w.as_ref().is_some_and(|wr| wr.pending.contains_key(&id)) {
             return Ok(false);
         }
-        if w.is_none() {
-            *w = Some(PackWriter::create(self.store.tmp_dir(), self.levels)?);
-        }
-        w.as_mut()
-            .expect("works because it was just set")
-            .add(kind, id, bytes)?;
+        PackWriter::in_slot(&mut w, self.store.tmp_dir(), self.levels)?.add(kind, id, bytes)?;
         Ok(true)
     }
 
@@ -644,12 +639,12 @@ impl Objects for Staging {
         let raw_len = u32::try_from(block.raw.len())
             .map_err(|_| Error::InvalidArchive("a block over 4 GiB".into()))?;
         let mut w = self.writer.lock().map_err(|_| poisoned())?;
-        if w.is_none() {
-            *w = Some(PackWriter::create(self.store.tmp_dir(), self.levels)?);
-        }
-        w.as_mut()
-            .expect("works because it was just set")
-            .add_block(block.codec, block.stored, raw_len, &fresh)
+        PackWriter::in_slot(&mut w, self.store.tmp_dir(), self.levels)?.add_block(
+            block.codec,
+            block.stored,
+            raw_len,
+            &fresh,
+        )
     }
 
     fn kind_of(&self, id: &ObjectId) -> Result<Option<ObjectKind>> {
@@ -769,10 +764,7 @@ impl Objects for Store {
         if w.as_ref().is_some_and(|wr| wr.pending.contains_key(&id)) {
             return Ok(false);
         }
-        if w.is_none() {
-            *w = Some(PackWriter::create(&self.inner.tmp_dir, self.inner.levels)?);
-        }
-        let writer = w.as_mut().expect("works because it was just set");
+        let writer = PackWriter::in_slot(&mut w, &self.inner.tmp_dir, self.inner.levels)?;
         writer.add(kind, id, bytes)?;
         if writer.size() >= pack::PACK_TARGET {
             let full = w.take().expect("works because it is Some");

@@ -26,7 +26,7 @@ use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::id::{CommitId, ObjectId, TreeId};
 use crate::object::{BlockMember, ObjectKind, Objects, ReceivedBlock, put_varint};
-use crate::pack::{MAX_OBJECT, looks_incompressible};
+use crate::pack::{MAX_OBJECT, RECORD_HEADER, looks_incompressible};
 use crate::tree;
 
 /// The magic bytes every stream starts with.
@@ -37,8 +37,6 @@ const TAG_BLOCK: u8 = 2;
 /// The largest decoded block a stream may carry (a pack's block holds at most one object of
 /// [`MAX_OBJECT`] bytes, or about 6 MiB of smaller ones).
 pub const MAX_BLOCK: usize = MAX_OBJECT + (8 << 20);
-/// A block record's header: kind and length.
-const RECORD_HEADER: usize = 5;
 
 /// Reachable objects, children before parents, plus problems met on the way.
 #[derive(Debug, Default)]
