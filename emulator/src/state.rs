@@ -61,12 +61,13 @@ pub type StateResult<T> = Result<T, StateError>;
 
 /// Changes to a state tree accumulated in order, kept as a map from path to its last change:
 /// deleting a path also drops the pending changes below it, so that applying the map with
-/// `tree::update` (deletions of directories first, then what is set below them) gives the
-/// same tree as applying every change in turn.
+/// `tree::update_sorted` (deletions of directories first, then what is set below them) gives
+/// the same tree as applying every change in turn.
 ///
 /// The map is keyed by [`SortKey`], which sorts like the paths but compares with one
 /// `memcmp`: thousands of changed messages share their first five segments, and comparing
-/// paths segment by segment was most of the cost of filing a change.
+/// paths segment by segment was most of the cost of filing a change. The path is kept beside
+/// its key, so that applying the set never splits keys back into segments.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
     map: BTreeMap<SortKey, (StatePath, Option<Entry>)>,

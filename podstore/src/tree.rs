@@ -466,7 +466,8 @@ pub fn update<O: Objects + ?Sized>(
     mut changes: Vec<(StatePath, Option<Entry>)>,
 ) -> Result<TreeId> {
     changes.sort_by(|a, b| a.0.cmp(&b.0));
-    update_sorted(objects, root, changes.iter().map(|(p, e)| (p, e)))
+    let refs: Vec<(&StatePath, &Option<Entry>)> = changes.iter().map(|(p, e)| (p, e)).collect();
+    update_refs(objects, root, &refs)
 }
 
 /// [`update`] with borrowed changes already sorted by path (a change set kept in a sorted
@@ -476,26 +477,30 @@ pub fn update_sorted<'a, O: Objects + ?Sized>(
     root: Option<TreeId>,
     changes: impl IntoIterator<Item = (&'a StatePath, &'a Option<Entry>)>,
 ) -> Result<TreeId> {
-    let mut refs: Vec<(&[String], &Option<Entry>)> = Vec::new();
-    let mut prev: Option<&StatePath> = None;
-    for (p, e) in changes {
-        if p.is_empty() {
-            return Err(Error::InvalidPath {
-                path: p.to_string(),
-                reason: "cannot set or delete the root".into(),
-            });
-        }
-        if let Some(q) = prev
-            && q > p
-        {
-            return Err(Error::InvalidPath {
-                path: p.to_string(),
-                reason: format!("changes out of order: after {q}"),
-            });
-        }
-        prev = Some(p);
-        refs.push((p.segments(), e));
+    let changes: Vec<(&StatePath, &Option<Entry>)> = changes.into_iter().collect();
+    if let Some(w) = changes.windows(2).find(|w| w[0].0 > w[1].0) {
+        return Err(Error::InvalidPath {
+            path: w[1].0.to_string(),
+            reason: format!("changes out of order: after {}", w[0].0),
+        });
     }
+    update_refs(objects, root, &changes)
+}
+
+/// [`update`] of changes sorted by path.
+fn update_refs<O: Objects + ?Sized>(
+    objects: &O,
+    root: Option<TreeId>,
+    changes: &[(&StatePath, &Option<Entry>)],
+) -> Result<TreeId> {
+    if let Some((p, _)) = changes.iter().find(|(p, _)| p.is_empty()) {
+        return Err(Error::InvalidPath {
+            path: p.to_string(),
+            reason: "cannot set or delete the root".into(),
+        });
+    }
+    let refs: Vec<(&[String], &Option<Entry>)> =
+        changes.iter().map(|(p, e)| (p.segments(), *e)).collect();
     match update_level(objects, root, &StatePath::default(), &refs)? {
         Some((id, _)) => Ok(id),
         None => empty(objects),
