@@ -1174,21 +1174,25 @@ impl Report {
             mib(l.changed_bytes),
             l.bytes_v2,
         );
+        let o = Options::default();
         let _ = writeln!(
             s,
             "Servers: `target/release/podstack-remote serve` on 127.0.0.1 (a free port) over \
              fresh storage per backend: a directory under `target/transfer-bench`, or \
              `s3://{BUCKET}/remote` on podstack's own emulator (`target/release/podstack start`, \
              also on loopback, bucket made with a plain `PUT`). The client is `HttpRemote` with \
-             `sync::push`/`sync::pull` and the default `Options` (4 batches of 32 MiB in flight; \
+             `sync::push`/`sync::pull` and the default `Options` ({} batches of {} MiB in flight; \
              a push sends the local packs' whole blocks as stored, and a pull keeps blocks as \
-             received, storing single objects at zstd 1) and a write token, in the bench \
+             received, storing single objects at zstd {}) and a write token, in the bench \
              process. Each backend gets \
              the first push, the first pull into an empty second store, then the push and the \
              pull of version 2 (into that store). All processes share the same cores; the page \
              cache is warm; `sync` runs before each timed step. The in-process rows run the same \
              calls on a `Repo` over a directory in the bench process (no HTTP, no server), as \
-             `s3://` remotes do.\n"
+             `s3://` remotes do.\n",
+            o.parallel,
+            o.batch_bytes >> 20,
+            o.pull_level,
         );
     }
 

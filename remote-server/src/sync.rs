@@ -261,6 +261,15 @@ pub fn push(
     let sent = AtomicU64::new(0);
     let wire = AtomicU64::new(0);
     let raw = AtomicU64::new(0);
+    // Sends one batch's stream; returns its logical bytes.
+    let upload = |w: StreamWriter<Vec<u8>>| -> SyncResult<u64> {
+        let (stats, pack) = w.finish()?;
+        remote.upload(&pack)?;
+        sent.fetch_add(stats.objects, Ordering::Relaxed);
+        raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
+        wire.fetch_add(pack.len() as u64, Ordering::Relaxed);
+        Ok(stats.raw_bytes)
+    };
     // First the store's blocks made only of objects to send, as they are stored (neither side
     // decodes and encodes them again), with the chunk lists that fit them.
     let jobs = plan_block_batches(local, &items, opts.batch_bytes.max(1))?;
@@ -283,12 +292,7 @@ pub fn push(
             let bytes = local.get_kind(id, ObjectKind::Chunks)?;
             w.object(ObjectKind::Chunks, id, &bytes)?;
         }
-        let (stats, pack) = w.finish()?;
-        remote.upload(&pack)?;
-        sent.fetch_add(stats.objects, Ordering::Relaxed);
-        raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
-        wire.fetch_add(pack.len() as u64, Ordering::Relaxed);
-        progress.advance(stats.raw_bytes);
+        progress.advance(upload(w)?);
         Ok(())
     })?;
     if let Some((batch, _)) = failed_blocks.first() {
@@ -326,11 +330,7 @@ pub fn push(
         for (id, bytes) in &lists {
             w.object(ObjectKind::Chunks, id, bytes)?;
         }
-        let (stats, pack) = w.finish()?;
-        remote.upload(&pack)?;
-        sent.fetch_add(stats.objects, Ordering::Relaxed);
-        raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
-        wire.fetch_add(pack.len() as u64, Ordering::Relaxed);
+        upload(w)?;
         progress.advance(batch.iter().map(|i| i.size).sum());
         Ok(())
     })?;
