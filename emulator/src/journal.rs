@@ -30,6 +30,7 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use podstore::fsutil::AlignedBuf;
 use podstore::{BlobId, BlobInfo, DocId, Entry, ObjectId, ObjectKind, StatePath};
 
 /// The first bytes of a journal file.
@@ -292,7 +293,7 @@ pub fn read(path: &Path) -> std::io::Result<FileReplay> {
 }
 
 /// The unit of direct writes: offsets, lengths and buffer addresses are multiples of it.
-const DIRECT_BLOCK: usize = 4096;
+const DIRECT_BLOCK: usize = podstore::fsutil::DIRECT_ALIGN;
 
 /// An open journal file, appended to by one writer at a time.
 #[derive(Debug)]
@@ -403,12 +404,9 @@ impl Writer {
         let start = self.len - self.tail.len() as u64;
         let used = self.tail.len() + record.len();
         let len = used.div_ceil(DIRECT_BLOCK) * DIRECT_BLOCK;
-        // The buffer's address must be block aligned too: over-allocate and start inside.
-        let mut backing = vec![0u8; len + DIRECT_BLOCK];
-        let at = backing.as_ptr().align_offset(DIRECT_BLOCK);
-        let block = backing
-            .get_mut(at..at + len)
-            .ok_or_else(|| std::io::Error::other("cannot align the journal buffer"))?;
+        // The buffer's address must be block aligned too.
+        let mut aligned = AlignedBuf::zeroed(len)?;
+        let block = aligned.as_mut_slice();
         block[..self.tail.len()].copy_from_slice(&self.tail);
         block[self.tail.len()..used].copy_from_slice(record);
         if let Err(e) = std::os::unix::fs::FileExt::write_all_at(direct, block, start) {
