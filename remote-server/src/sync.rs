@@ -589,11 +589,15 @@ fn plan_block_batches(local: &Store, items: &[Item], target: u64) -> SyncResult<
     }
     let mut batches: Vec<Vec<WholeBlock>> = Vec::new();
     let mut batch_of_block = Vec::with_capacity(blocks.len());
+    // Growing a batch stays well inside what a server accepts in one upload.
+    let limit = (2 * target)
+        .min(crate::protocol::MAX_PACK_BODY / 2)
+        .max(target);
     let mut size = target;
     let mut open_spans = 0i64;
     for (k, b) in blocks.into_iter().enumerate() {
         open_spans += joined[k];
-        if (size >= target && open_spans == 0) || size >= 2 * target {
+        if (size >= target && open_spans == 0) || size >= limit {
             batches.push(Vec::new());
             size = 0;
         }
