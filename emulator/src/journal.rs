@@ -30,7 +30,7 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use podstore::fsutil::AlignedBuf;
+use podstore::fsutil::{AlignedBuf, DIRECT_ALIGN};
 use podstore::{BlobId, BlobInfo, DocId, Entry, ObjectId, ObjectKind, StatePath};
 
 /// The first bytes of a journal file.
@@ -292,9 +292,6 @@ pub fn read(path: &Path) -> std::io::Result<FileReplay> {
     Ok(out)
 }
 
-/// The unit of direct writes: offsets, lengths and buffer addresses are multiples of it.
-const DIRECT_BLOCK: usize = podstore::fsutil::DIRECT_ALIGN;
-
 /// An open journal file, appended to by one writer at a time.
 #[derive(Debug)]
 pub struct Writer {
@@ -307,7 +304,7 @@ pub struct Writer {
     /// cache writeback and no separate `fdatasync`. Measured on the project machine with 4 KiB
     /// appends: about 90 us and 33 us of CPU each, against 107 us and 46 us buffered.
     direct: Option<File>,
-    /// The records' bytes from the last `DIRECT_BLOCK` boundary at or before `len` up to
+    /// The records' bytes from the last `DIRECT_ALIGN` boundary at or before `len` up to
     /// `len`: a direct append rewrites that block with the same bytes, then the new record.
     tail: Vec<u8>,
     /// Bytes written so far.
@@ -367,7 +364,7 @@ impl Writer {
         buf.extend_from_slice(payload);
         // Keep a zero header after the record, so that the end of the records stays marked;
         // and zeros up to the next block boundary, so that a direct write changes no size.
-        let need = (self.len + buf.len() as u64 + 8).next_multiple_of(DIRECT_BLOCK as u64);
+        let need = (self.len + buf.len() as u64 + 8).next_multiple_of(DIRECT_ALIGN as u64);
         if need > self.allocated {
             self.extend(need - self.allocated)?;
         }
@@ -403,7 +400,7 @@ impl Writer {
         };
         let start = self.len - self.tail.len() as u64;
         let used = self.tail.len() + record.len();
-        let len = used.div_ceil(DIRECT_BLOCK) * DIRECT_BLOCK;
+        let len = used.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
         // The buffer's address must be block aligned too.
         let mut aligned = AlignedBuf::zeroed(len)?;
         let block = aligned.as_mut_slice();
@@ -425,7 +422,7 @@ impl Writer {
     fn advance(&mut self, record: &[u8]) {
         self.len += record.len() as u64;
         self.tail.extend_from_slice(record);
-        let keep = (self.len % DIRECT_BLOCK as u64) as usize;
+        let keep = (self.len % DIRECT_ALIGN as u64) as usize;
         self.tail.drain(..self.tail.len() - keep);
     }
 

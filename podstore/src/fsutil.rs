@@ -1,9 +1,8 @@
 //! Crash-safe file primitives: every durable write is temp file + fsync + rename + directory
 //! fsync; "create only if absent" uses `hard_link`, which fails atomically when the name exists.
-//! Large files are written around the page cache ([`AppendFile`]).
+//! Large files are written around the page cache where the file system allows it.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,26 +28,17 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .ctx("fsync directory", dir)
 }
 
-/// Writes `bytes` to a fresh temp file in `tmp_dir` and fsyncs it; returns its path. A file
-/// of [`DIRECT_CHUNK`] or more is written through an [`AppendFile`].
+/// Writes `bytes` to a fresh temp file in `tmp_dir` and fsyncs it; returns its path.
 pub fn write_temp(tmp_dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let path = tmp_dir.join(unique_name("w-", ".tmp"));
-    if bytes.len() >= DIRECT_CHUNK {
-        let mut f = AppendFile::create_new(&path)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    } else {
-        let mut f = File::create(&path).ctx("create", &path)?;
-        f.write_all(bytes).ctx("write", &path)?;
-        f.sync_all().ctx("fsync", &path)?;
-    }
+    write_new(&path, bytes, true)?;
     Ok(path)
 }
 
 /// The unit of direct I/O: file offsets, lengths and buffer addresses are multiples of it.
 pub const DIRECT_ALIGN: usize = 4096;
-/// Bytes an [`AppendFile`] gathers before one direct write.
-pub const DIRECT_CHUNK: usize = 1 << 20;
+/// The pieces in which [`write_new`] writes around the page cache.
+const DIRECT_CHUNK: usize = 1 << 20;
 
 /// A buffer whose start is [`DIRECT_ALIGN`]-aligned, as direct I/O needs: a vector
 /// over-allocated by one alignment unit, used from its first aligned byte.
@@ -79,173 +69,53 @@ impl AlignedBuf {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.backing[self.start..self.start + self.cap]
     }
-
-    /// The aligned buffer's first `len` bytes.
-    pub fn prefix(&self, len: usize) -> &[u8] {
-        &self.backing[self.start..self.start + len.min(self.cap)]
-    }
 }
 
-/// A new file written front to back, whose full [`DIRECT_CHUNK`]s go straight to the device
-/// (`O_DIRECT`) where the file system allows it; the rest (the last partial chunk, and every
-/// write where direct I/O is refused) is written through the page cache.
+/// Creates `path` (which must not exist) holding `bytes`, and fsyncs it. With `try_direct`,
+/// every whole [`DIRECT_CHUNK`] goes straight to the device (`O_DIRECT`, through an aligned
+/// buffer) where the file system allows it; the rest, and everything from a chunk the file
+/// system refuses on, goes through the page cache.
 ///
-/// Why: the files written this way (packs) are large and written once. Through the page
-/// cache every byte is copied into freshly allocated pages, and on the project's VM (whose
-/// balloon hands freed memory back to the host) that copy ran at about 400 MB/s: 28 % of
+/// Why: the large files written here (packs) are written once. Through the page cache every
+/// byte is copied into freshly allocated pages, and on the project's VM (whose balloon hands
+/// freed memory back to the host) that copy ran at about 400 MB/s: 28 % of
 /// `podstack-remote`'s CPU while it received a push. Direct writes cost almost no CPU
-/// (`docs/performance.md`). Reads see every byte written so far, whether it is on disk yet
-/// or still gathered here.
-#[derive(Debug)]
-pub struct AppendFile {
-    path: PathBuf,
-    /// Reads, the writes direct I/O does not take, and the final fsync.
-    file: File,
-    /// The same file opened with `O_DIRECT`; `None` where the file system refuses it.
-    direct: Option<File>,
-    /// Bytes from `flushed` on, not written yet (allocated at the first write).
-    buf: Option<AlignedBuf>,
-    buffered: usize,
-    /// Bytes in the file.
-    flushed: u64,
-}
-
-impl AppendFile {
-    /// Creates `path`, which must not exist.
-    pub fn create_new(path: &Path) -> Result<Self> {
-        let file = File::options()
-            .read(true)
+/// (`docs/performance.md`).
+fn write_new(path: &Path, bytes: &[u8], try_direct: bool) -> Result<()> {
+    let file = File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .ctx("create", path)?;
+    let whole = bytes.len() - bytes.len() % DIRECT_CHUNK;
+    let direct = if try_direct && whole > 0 {
+        use std::os::unix::fs::OpenOptionsExt;
+        File::options()
             .write(true)
-            .create_new(true)
+            .custom_flags(libc::O_DIRECT)
             .open(path)
-            .ctx("create", path)?;
-        let direct = {
-            use std::os::unix::fs::OpenOptionsExt;
-            File::options()
-                .write(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(path)
-                .ok()
-        };
-        Ok(Self {
-            path: path.to_owned(),
-            file,
-            direct,
-            buf: None,
-            buffered: 0,
-            flushed: 0,
-        })
-    }
-
-    /// The file (for locks; write only through `self`).
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
-    /// Bytes written so far (on disk or gathered).
-    pub fn len(&self) -> u64 {
-        self.flushed + self.buffered as u64
-    }
-
-    /// Whether nothing has been written.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Appends `bytes`.
-    pub fn write_all(&mut self, mut bytes: &[u8]) -> Result<()> {
-        while !bytes.is_empty() {
-            let buf = match &mut self.buf {
-                Some(b) => b,
-                None => self
-                    .buf
-                    .insert(AlignedBuf::zeroed(DIRECT_CHUNK).ctx("allocate", &self.path)?),
-            };
-            let n = bytes.len().min(DIRECT_CHUNK - self.buffered);
-            buf.as_mut_slice()[self.buffered..self.buffered + n].copy_from_slice(&bytes[..n]);
-            self.buffered += n;
-            bytes = &bytes[n..];
-            if self.buffered == DIRECT_CHUNK {
-                self.flush(DIRECT_CHUNK)?;
+            .ok()
+    } else {
+        None
+    };
+    let mut done = 0;
+    if let Some(direct) = direct {
+        let mut buf = AlignedBuf::zeroed(DIRECT_CHUNK).ctx("allocate", path)?;
+        while done < whole {
+            let chunk = buf.as_mut_slice();
+            chunk.copy_from_slice(&bytes[done..done + DIRECT_CHUNK]);
+            match direct.write_all_at(chunk, done as u64) {
+                Ok(()) => done += DIRECT_CHUNK,
+                // Refused for its alignment (some file systems want more): the rest goes
+                // through the page cache, this chunk again whole.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+                Err(e) => return Err(e).ctx("write", path),
             }
         }
-        Ok(())
     }
-
-    /// Writes the first `len` gathered bytes, directly when `len` and the file's length are
-    /// aligned, and keeps the rest gathered.
-    fn flush(&mut self, len: usize) -> Result<()> {
-        let Some(buf) = self.buf.as_mut() else {
-            return Ok(());
-        };
-        let aligned =
-            len.is_multiple_of(DIRECT_ALIGN) && self.flushed.is_multiple_of(DIRECT_ALIGN as u64);
-        let mut done = false;
-        if let (true, Some(direct)) = (aligned, &self.direct) {
-            match direct.write_all_at(buf.prefix(len), self.flushed) {
-                Ok(()) => done = true,
-                // Refused for its alignment (some file systems want more): write this and
-                // everything after it through the page cache. A part that did land is
-                // written again with the same bytes.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
-                Err(e) => return Err(e).ctx("write", &self.path),
-            }
-        }
-        if !done {
-            self.file
-                .write_all_at(buf.prefix(len), self.flushed)
-                .ctx("write", &self.path)?;
-        }
-        buf.as_mut_slice().copy_within(len..self.buffered, 0);
-        self.buffered -= len;
-        self.flushed += len as u64;
-        Ok(())
-    }
-
-    /// Writes everything gathered and makes the file durable (data and size).
-    pub fn sync_all(&mut self) -> Result<()> {
-        let aligned = self.buffered - self.buffered % DIRECT_ALIGN;
-        self.flush(aligned)?;
-        self.flush(self.buffered)?;
-        self.file.sync_all().ctx("fsync", &self.path)
-    }
-
-    /// Reads `out.len()` bytes at `off`, which must all have been written.
-    pub fn read_exact_at(&self, out: &mut [u8], off: u64) -> Result<()> {
-        let end = off + out.len() as u64;
-        if end > self.len() {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
-                .ctx("read", &self.path);
-        }
-        // The part already in the file, then the part still gathered.
-        let on_disk = (self.flushed.saturating_sub(off)).min(out.len() as u64) as usize;
-        let (head, tail) = out.split_at_mut(on_disk);
-        if !head.is_empty() {
-            self.file.read_exact_at(head, off).ctx("read", &self.path)?;
-        }
-        if !tail.is_empty() {
-            let from = (off + on_disk as u64 - self.flushed) as usize;
-            let buf = self.buf.as_ref().map(|b| b.prefix(self.buffered));
-            let gathered = buf
-                .and_then(|b| b.get(from..from + tail.len()))
-                .ok_or_else(|| std::io::Error::other("gathered bytes missing"))
-                .ctx("read", &self.path)?;
-            tail.copy_from_slice(gathered);
-        }
-        Ok(())
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes through the page cache only, as on a file system without direct I/O.
-    #[cfg(test)]
-    fn without_direct(mut self) -> Self {
-        self.direct = None;
-        self
-    }
+    file.write_all_at(&bytes[done..], done as u64)
+        .ctx("write", path)?;
+    file.sync_all().ctx("fsync", path)
 }
 
 /// Atomically replaces `dest` with `bytes`.
@@ -328,68 +198,33 @@ mod tests {
             .collect()
     }
 
-    fn append_then_read(direct: bool) {
+    /// Sizes around the chunk and alignment boundaries, written with and without direct I/O.
+    #[test]
+    fn large_files_are_written_whole_with_and_without_direct_io() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("f");
-        let mut f = AppendFile::create_new(&path).expect("create");
-        if !direct {
-            f = f.without_direct();
-        }
-        // Pieces that straddle chunk and alignment boundaries in every way.
-        let sizes = [
+        for (i, len) in [
             7,
-            DIRECT_ALIGN - 7,
-            DIRECT_CHUNK - 1,
-            1,
-            1,
-            3 * DIRECT_CHUNK + 5,
-            100_000,
             DIRECT_ALIGN,
-        ];
-        let mut all = Vec::new();
-        for (i, n) in sizes.iter().enumerate() {
-            let piece = pattern(*n, i as u32);
-            f.write_all(&piece).expect("write");
-            all.extend_from_slice(&piece);
-            assert_eq!(f.len(), all.len() as u64);
-            // Every range reads back, whether on disk, gathered, or across both.
-            for (off, len) in [
-                (0, all.len().min(10)),
-                (
-                    all.len().saturating_sub(DIRECT_ALIGN + 3),
-                    DIRECT_ALIGN.min(all.len()),
-                ),
-                (all.len() / 3, all.len() / 2),
-            ] {
-                let off = off.min(all.len() - len);
-                let mut out = vec![0u8; len];
-                f.read_exact_at(&mut out, off as u64).expect("read");
+            DIRECT_CHUNK - 1,
+            DIRECT_CHUNK,
+            DIRECT_CHUNK + 1,
+            3 * DIRECT_CHUNK + DIRECT_ALIGN + 5,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for direct in [true, false] {
+                let bytes = pattern(len, i as u32);
+                let path = dir.path().join(format!("{i}-{direct}"));
+                write_new(&path, &bytes, direct).expect("write");
                 assert_eq!(
-                    out,
-                    all[off..off + len],
-                    "read {len} at {off} after piece {i}"
+                    fs::read(&path).expect("read"),
+                    bytes,
+                    "{len} bytes, {direct}"
                 );
+                assert!(write_new(&path, &bytes, direct).is_err(), "the file exists");
             }
         }
-        let mut past = [0u8; 2];
-        assert!(f.read_exact_at(&mut past, all.len() as u64 - 1).is_err());
-        f.sync_all().expect("sync");
-        // Writing on after a sync (the file now ends unaligned) still works.
-        f.write_all(&pattern(DIRECT_CHUNK + 9, 99))
-            .expect("write after sync");
-        all.extend_from_slice(&pattern(DIRECT_CHUNK + 9, 99));
-        f.sync_all().expect("sync again");
-        assert_eq!(fs::read(&path).expect("read file"), all);
-    }
-
-    #[test]
-    fn append_file_reads_back_what_it_wrote_directly() {
-        append_then_read(true);
-    }
-
-    #[test]
-    fn append_file_reads_back_what_it_wrote_through_the_cache() {
-        append_then_read(false);
     }
 
     #[test]
