@@ -272,7 +272,7 @@ pub fn push(
     };
     // First the store's blocks made only of objects to send, as they are stored (neither side
     // decodes and encodes them again), with the chunk lists that fit them.
-    let jobs = plan_block_batches(local, &items, opts.batch_bytes.max(1))?;
+    let (jobs, read_back) = plan_block_batches(local, &items, opts.batch_bytes.max(1))?;
     let sent_whole: HashSet<ObjectId> = jobs
         .iter()
         .flat_map(|job| {
@@ -321,15 +321,8 @@ pub fn push(
     // The remote checks a chunk list whose chunks went before by reading them back and hashing
     // them: count that work, so that such lists spread over the parallel uploads instead of
     // filling one that the remote then checks alone, list after list.
-    let later: HashSet<ObjectId> = items.iter().map(|i| i.id).collect();
-    for it in items.iter_mut().filter(|i| i.kind == ObjectKind::Chunks) {
-        let bytes = local.get_kind(&it.id, ObjectKind::Chunks)?;
-        let (_, chunks) = podstore::decode_list(&it.id, &bytes)?;
-        it.cost += chunks
-            .iter()
-            .filter(|(c, _)| !later.contains(c))
-            .map(|(_, n)| n)
-            .sum::<u64>();
+    for it in &mut items {
+        it.cost += read_back.get(&it.id).copied().unwrap_or(0);
     }
     run_batches(&items, opts, &|batch: &[Item]| {
         let ids: Vec<ObjectId> = batch.iter().map(|i| i.id).collect();
@@ -542,7 +535,14 @@ struct BlockJob {
 /// batch is not cut between two blocks holding chunks of one list, unless it has grown to
 /// twice `target` (bigger batches keep fewer uploads in flight: on the bench, 4× was no
 /// faster than 2×). Blocks hold no chunk lists, so the batches go in any order.
-fn plan_block_batches(local: &Store, items: &[Item], target: u64) -> SyncResult<Vec<BlockJob>> {
+///
+/// Also returns, for each list left for later, the bytes of its chunks the remote will have
+/// to read back to check it: those on the remote already or sent in these batches.
+fn plan_block_batches(
+    local: &Store,
+    items: &[Item],
+    target: u64,
+) -> SyncResult<(Vec<BlockJob>, HashMap<ObjectId, u64>)> {
     let ids: Vec<ObjectId> = items.iter().map(|i| i.id).collect();
     let blocks = local.whole_blocks(&ids)?;
     let block_of: HashMap<ObjectId, usize> = blocks
@@ -556,6 +556,7 @@ fn plan_block_batches(local: &Store, items: &[Item], target: u64) -> SyncResult<
     // small chunk to send loose.
     type Span = Option<(usize, usize)>;
     let mut spans: Vec<(ObjectId, Span, Option<ObjectId>)> = Vec::new();
+    let mut read_back: HashMap<ObjectId, u64> = HashMap::new();
     // `joined[k]`: blocks `k - 1` and `k` hold chunks of one list.
     let mut joined = vec![0i64; blocks.len() + 1];
     for it in items.iter().filter(|i| i.kind == ObjectKind::Chunks) {
@@ -586,6 +587,12 @@ fn plan_block_batches(local: &Store, items: &[Item], target: u64) -> SyncResult<
             joined[hi + 1] -= 1;
         }
         spans.push((it.id, span, loose));
+        let at_remote: u64 = chunks
+            .iter()
+            .filter(|(c, _)| !to_send.contains(c) || block_of.contains_key(c))
+            .map(|(_, n)| n)
+            .sum();
+        read_back.insert(it.id, at_remote);
     }
     let mut batches: Vec<Vec<WholeBlock>> = Vec::new();
     let mut batch_of_block = Vec::with_capacity(blocks.len());
@@ -623,9 +630,10 @@ fn plan_block_batches(local: &Store, items: &[Item], target: u64) -> SyncResult<
             let job = &mut jobs[batch_of_block[lo]];
             job.lists.push(id);
             job.loose.extend(loose);
+            read_back.remove(&id);
         }
     }
-    Ok(jobs)
+    Ok((jobs, read_back))
 }
 
 /// An object to move.
@@ -922,7 +930,7 @@ mod tests {
             items.push(Item::new(*l, ObjectKind::Chunks, bytes.len() as u64));
         }
         let target = 8 << 20;
-        let batches = plan_block_batches(&store, &items, target).expect("plan");
+        let (batches, _) = plan_block_batches(&store, &items, target).expect("plan");
         let block_count: usize = batches.iter().map(|j| j.blocks.len()).sum();
         assert!(block_count > 2, "the blobs fill several blocks");
         let all_blocks: Vec<&WholeBlock> = batches.iter().flat_map(|j| &j.blocks).collect();
