@@ -20,6 +20,9 @@
 //! credential scope routes them (signatures are not checked). Every response is checked.
 //! `PERSISTENCE_BENCH_WRITE=1` also rewrites the `## emulator: persistence` section of
 //! `docs/performance.md`; without it the results are only printed.
+//! `PERSISTENCE_BENCH_ONLY=<text>` runs only the throughput rows whose "operation | mode"
+//! contains the text (e.g. `SQS`, or `SQS SendMessage | ON_REQUEST`), prints them and writes
+//! nothing: for iterating on, or profiling, one workload.
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -162,6 +165,10 @@ fn run() -> Res<()> {
     }
     let section = result?;
     println!("{section}");
+    if only_filter().is_some() {
+        eprintln!("PERSISTENCE_BENCH_ONLY is set: a partial run, docs/performance.md left alone");
+        return Ok(());
+    }
     if std::env::var("PERSISTENCE_BENCH_WRITE").is_ok_and(|v| v == "1") {
         report::write_section(&root.join("docs/performance.md"), SECTION, &section)
             .map_err(|e| format!("docs/performance.md: {e}"))?;
@@ -174,6 +181,20 @@ fn run() -> Res<()> {
 fn measure(bin: &Path, base: &Path) -> Res<String> {
     let machine_start = Machine::now(base);
     let throughput = throughput_runs(bin, base)?;
+    if only_filter().is_some() {
+        return Ok(throughput
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} | {} | median {:.0} req/s | rounds {:?}\n",
+                    t.workload.name(),
+                    t.mode.label,
+                    t.median_rps(),
+                    t.rps.iter().map(|r| r.round()).collect::<Vec<_>>()
+                )
+            })
+            .collect());
+    }
     let big = big_state(bin, &base.join("big"))?;
     let phases = in_process_phases(&base.join("big/store"))?;
     let overlap = overlap_run(bin, &base.join("big"))?;
@@ -185,6 +206,13 @@ fn measure(bin: &Path, base: &Path) -> Res<String> {
         phases,
         overlap,
     }))
+}
+
+/// The `PERSISTENCE_BENCH_ONLY` filter, when set.
+fn only_filter() -> Option<String> {
+    std::env::var("PERSISTENCE_BENCH_ONLY")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// The workspace root (the parent of this crate).
@@ -911,6 +939,7 @@ impl Throughput {
 /// Every workload under every mode, [`ROUNDS`] times (the modes interleaved, so that they see
 /// the same background load), each run on a fresh server and data directory.
 fn throughput_runs(bin: &Path, base: &Path) -> Res<Vec<Throughput>> {
+    let only = only_filter();
     let mut out: Vec<Throughput> = [Workload::PutObject, Workload::SendMessage]
         .into_iter()
         .flat_map(|workload| {
@@ -921,6 +950,11 @@ fn throughput_runs(bin: &Path, base: &Path) -> Res<Vec<Throughput>> {
                 latencies: Vec::new(),
                 saves: 0,
                 open_files: Vec::new(),
+            })
+        })
+        .filter(|t| {
+            only.as_ref().is_none_or(|o| {
+                format!("{} | {}", t.workload.name(), t.mode.label).contains(o.as_str())
             })
         })
         .collect();
