@@ -174,8 +174,10 @@ pub struct Persistence {
 /// `Persistence::saved`. Requests ask by raising `requested` and wait for `done` to change.
 #[derive(Debug)]
 struct Committer {
-    /// The highest generation a request waits for.
-    requested: Mutex<u64>,
+    /// What requests ask for, and whether the thread sleeps on `wake`.
+    requested: Mutex<Requested>,
+    /// Signalled only while the thread sleeps: a notify costs a system call, and while the
+    /// thread appends it looks at `requested` again before sleeping anyway.
     wake: std::sync::Condvar,
     /// Changes after every append; holds the last failure: generations up to this one that
     /// are not durable failed, and why.
@@ -184,10 +186,19 @@ struct Committer {
     started: std::sync::Once,
 }
 
+/// The committer's inbox.
+#[derive(Debug, Default)]
+struct Requested {
+    /// The highest generation a request waits for.
+    generation: u64,
+    /// The thread waits on `Committer::wake`.
+    sleeping: bool,
+}
+
 impl Default for Committer {
     fn default() -> Self {
         Self {
-            requested: Mutex::new(0),
+            requested: Mutex::new(Requested::default()),
             wake: std::sync::Condvar::new(),
             done: tokio::sync::watch::Sender::new(None),
             started: std::sync::Once::new(),
@@ -507,8 +518,10 @@ impl Gateway {
         });
         {
             let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
-            *requested = (*requested).max(generation);
-            c.wake.notify_one();
+            requested.generation = requested.generation.max(generation);
+            if requested.sleeping {
+                c.wake.notify_one();
+            }
         }
         loop {
             {
@@ -534,8 +547,10 @@ impl Gateway {
         loop {
             {
                 let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
-                while *requested <= p.saved.load(Ordering::SeqCst) {
+                while requested.generation <= p.saved.load(Ordering::SeqCst) {
+                    requested.sleeping = true;
                     requested = c.wake.wait(requested).unwrap_or_else(|e| e.into_inner());
+                    requested.sleeping = false;
                 }
             }
             let target = p.mutations.load(Ordering::SeqCst);
@@ -558,8 +573,8 @@ impl Gateway {
                     c.done.send_replace(Some((target, e.to_string())));
                     // Whoever waits now has been answered; wait for new requests.
                     let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
-                    if *requested <= target {
-                        *requested = p.saved.load(Ordering::SeqCst);
+                    if requested.generation <= target {
+                        requested.generation = p.saved.load(Ordering::SeqCst);
                     }
                 }
             }
