@@ -15,10 +15,13 @@ use crate::gateway::Gateway;
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
+/// Period of the timer that keeps tokio's timer driver from waking up for header timers.
+const TIMER_ANCHOR: Duration = Duration::from_secs(1);
 
 /// Serves `gateway` on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, gateway: Gateway, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
+    let anchor = tokio::spawn(anchor_timer());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -45,6 +48,21 @@ pub async fn run(listener: TcpListener, gateway: Gateway, shutdown: impl Future<
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    anchor.abort();
+}
+
+/// Keeps a timer pending at all times. hyper arms a 30-second header-read timer for every
+/// request. tokio's timer driver wakes itself (an eventfd write, and a turn through epoll)
+/// whenever a timer is registered earlier than the wake-up it last parked for, and when no
+/// timer was pending at all, that is every registration: measured under ON_REQUEST, where
+/// the workers park while requests wait for the journal, one wake-up per request. With this
+/// timer due within a second, the header timers are later and register silently.
+async fn anchor_timer() {
+    let mut tick = tokio::time::interval(TIMER_ANCHOR);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.
