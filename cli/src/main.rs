@@ -39,11 +39,12 @@ fn main() -> ExitCode {
     let term = plan::Terminal::detect();
     let code = match plan::resolve(cli, &env, term) {
         Ok(p) => {
-            let stdout = std::io::stdout();
-            let stderr = std::io::stderr();
+            // stdout and stderr stay unlocked (each write takes the lock): `start` runs the
+            // emulator in this process, and a thread of it that wrote to stderr while this
+            // one held the lock for the whole run would block for good.
+            let mut out = std::io::stdout();
+            let mut err = std::io::stderr();
             let stdin = std::io::stdin();
-            let mut out = stdout.lock();
-            let mut err = stderr.lock();
             let mut input = stdin.lock();
             let mut ctx = output::Ctx {
                 settings: &p.settings,
