@@ -23,6 +23,7 @@
 //! deletion tombstone, and numbers are never reused.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use podstore::transfer::{self, FrameInfo, StreamLimits};
@@ -118,6 +119,8 @@ pub struct Repo {
     cache: Mutex<Cache>,
     /// Block frames decoded lately, newest last.
     recent: Mutex<VecDeque<(FrameKey, Arc<transfer::DecodedFrame>)>>,
+    /// A local directory keeping a copy of every pack index read (see `open_with_index_cache`).
+    index_cache: Option<PathBuf>,
 }
 
 fn corrupt(what: impl Into<String>) -> RepoError {
@@ -139,6 +142,20 @@ fn lock_poisoned() -> RepoError {
 impl Repo {
     /// Opens the repository on `storage`, laying it out when the storage is empty.
     pub fn open(storage: Box<dyn Storage>) -> RepoResult<Self> {
+        Self::open_with_index_cache(storage, None)
+    }
+
+    /// Opens a repository like [`Repo::open`], keeping a copy of every pack index it reads
+    /// from the storage in the directory `cache` (created when missing) and reading it from
+    /// there next time. A pack's name is the SHA-256 of its index, and packs are never
+    /// rewritten, so a cached copy either matches its name and checksum (and is used) or is
+    /// ignored and fetched again; the cache may be shared by any number of remotes and
+    /// deleted at any time. For a bucket used directly (`s3://`), where every command opens
+    /// the repository again, this turns one GET per pack into one per pack not seen before.
+    pub fn open_with_index_cache(
+        storage: Box<dyn Storage>,
+        cache: Option<PathBuf>,
+    ) -> RepoResult<Self> {
         let marker = format!("{{\"format\":{LAYOUT_FORMAT}}}");
         if !storage.create(MARKER, marker.as_bytes())? {
             let found = storage.get(MARKER)?.unwrap_or_default();
@@ -162,6 +179,7 @@ impl Repo {
             complete: RwLock::new(HashSet::new()),
             cache: Mutex::new(Cache::default()),
             recent: Mutex::new(VecDeque::new()),
+            index_cache: cache,
         };
         repo.refresh()?;
         Ok(repo)
@@ -191,11 +209,19 @@ impl Repo {
             if known.contains(name) {
                 continue;
             }
-            let bytes = self
-                .storage
-                .get(&key)?
-                .ok_or_else(|| corrupt(format!("{key} vanished while listed")))?;
-            let entries = decode_index(&Arc::from(name), &bytes)?;
+            let pack: Arc<str> = Arc::from(name);
+            let entries = match self.cached_index(&pack) {
+                Some(entries) => entries,
+                None => {
+                    let bytes = self
+                        .storage
+                        .get(&key)?
+                        .ok_or_else(|| corrupt(format!("{key} vanished while listed")))?;
+                    let entries = decode_index(&pack, &bytes)?;
+                    self.cache_index(name, &bytes);
+                    entries
+                }
+            };
             let mut index = self.index.write().map_err(|_| lock_poisoned())?;
             for (id, loc) in entries {
                 index.objects.entry(id).or_insert(loc);
@@ -203,6 +229,46 @@ impl Repo {
             index.packs.insert(name.to_owned());
         }
         Ok(())
+    }
+
+    /// Where the cached copy of pack `name`'s index goes, if there is a cache and the name is
+    /// one this layout writes (64 lower-case hex digits: a listed key is not trusted as a
+    /// file name).
+    fn cached_index_path(&self, name: &str) -> Option<PathBuf> {
+        let dir = self.index_cache.as_ref()?;
+        let is_name =
+            name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        is_name.then(|| dir.join(format!("{name}.idx")))
+    }
+
+    /// The entries of pack `pack`'s cached index, when a copy is cached whose checksum is the
+    /// pack's name and which decodes.
+    fn cached_index(&self, pack: &Arc<str>) -> Option<Vec<(ObjectId, Loc)>> {
+        let bytes = std::fs::read(self.cached_index_path(pack)?).ok()?;
+        let sum = bytes.len().checked_sub(32).map(|at| &bytes[at..])?;
+        if hex(sum) != **pack {
+            return None;
+        }
+        decode_index(pack, &bytes).ok()
+    }
+
+    /// Keeps a copy of pack `name`'s index, verified already. Failing to is not an error: the
+    /// index is fetched again next time. Written to a temp file and renamed, so a reader never
+    /// sees half a file (and would reject one); not fsynced, since a lost copy costs a GET.
+    fn cache_index(&self, name: &str, bytes: &[u8]) {
+        let Some(path) = self.cached_index_path(name) else {
+            return;
+        };
+        let Some(dir) = path.parent() else {
+            return;
+        };
+        let tmp = dir.join(podstore::fsutil::unique_name("idx-", ".tmp"));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
 
     /// The ids in `ids` the repository lacks.
@@ -256,6 +322,7 @@ impl Repo {
         let name = hex(&idx[idx.len() - 32..]);
         self.storage.put(&format!("packs/{name}.pack"), bytes)?;
         self.storage.put(&format!("packs/{name}.idx"), &idx)?;
+        self.cache_index(&name, &idx);
         let pack: Arc<str> = Arc::from(name.as_str());
         let mut index = self.index.write().map_err(|_| lock_poisoned())?;
         for f in &frames {
@@ -876,6 +943,125 @@ mod tests {
 
     fn repo(dir: &std::path::Path) -> Repo {
         Repo::open(Box::new(DirStorage::open(dir).expect("dir"))).expect("repo")
+    }
+
+    /// A directory storage counting the pack indexes read from it.
+    #[derive(Debug)]
+    struct Counting {
+        inner: DirStorage,
+        index_gets: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Storage for Counting {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn get(&self, key: &str) -> crate::storage::StorageResult<Option<Vec<u8>>> {
+            if key.ends_with(".idx") {
+                self.index_gets
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            self.inner.get(key)
+        }
+        fn get_range(
+            &self,
+            key: &str,
+            start: u64,
+            len: u64,
+        ) -> crate::storage::StorageResult<Vec<u8>> {
+            self.inner.get_range(key, start, len)
+        }
+        fn put(&self, key: &str, bytes: &[u8]) -> crate::storage::StorageResult<()> {
+            self.inner.put(key, bytes)
+        }
+        fn create(&self, key: &str, bytes: &[u8]) -> crate::storage::StorageResult<bool> {
+            self.inner.create(key, bytes)
+        }
+        fn list(&self, prefix: &str) -> crate::storage::StorageResult<Vec<String>> {
+            self.inner.list(prefix)
+        }
+        fn delete(&self, key: &str) -> crate::storage::StorageResult<()> {
+            self.inner.delete(key)
+        }
+    }
+
+    /// Opens the repository in `dir` with the index cache `cache`; returns it and how many
+    /// pack indexes it read from the storage while opening.
+    fn open_cached(dir: &std::path::Path, cache: &std::path::Path) -> (Repo, usize) {
+        let gets = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let storage = Counting {
+            inner: DirStorage::open(dir).expect("dir"),
+            index_gets: gets.clone(),
+        };
+        let r = Repo::open_with_index_cache(Box::new(storage), Some(cache.to_path_buf()))
+            .expect("repo");
+        (r, gets.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    #[test]
+    fn pack_indexes_are_read_once_then_from_the_cache_which_is_checked() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cache = tempfile::tempdir().expect("cache");
+        let o = MemObjects::new();
+        let commits: Vec<CommitId> = (0..3).map(|i| one_object_commit(&o, i, 5000)).collect();
+        // Another writer (a server, a colleague) adds three packs.
+        let writer = repo(dir.path());
+        for c in &commits {
+            writer.receive_pack(&pack_of(&o, &[*c])).expect("pack");
+        }
+        let (first, gets) = open_cached(dir.path(), cache.path());
+        assert_eq!(gets, 3, "a cold cache reads every index");
+        let (second, gets) = open_cached(dir.path(), cache.path());
+        assert_eq!(gets, 0, "a warm cache reads none");
+        for r in [&first, &second] {
+            let ids: Vec<ObjectId> = commits.iter().map(|c| c.0).collect();
+            assert!(r.missing(&ids).expect("missing").is_empty());
+        }
+        // A pack this process writes is cached as it is written.
+        let c4 = one_object_commit(&o, 9, 5000);
+        second.receive_pack(&pack_of(&o, &[c4])).expect("pack");
+        let (_, gets) = open_cached(dir.path(), cache.path());
+        assert_eq!(gets, 0, "the pack written through the cache is cached");
+        // Damaged or foreign copies are ignored, fetched again and repaired.
+        let mut cached: Vec<_> = std::fs::read_dir(cache.path())
+            .expect("list")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        cached.sort();
+        assert_eq!(cached.len(), 4);
+        let mut flipped = std::fs::read(&cached[0]).expect("read");
+        flipped[20] ^= 1;
+        std::fs::write(&cached[0], &flipped).expect("flip");
+        std::fs::write(&cached[1], std::fs::read(&cached[2]).expect("read")).expect("swap");
+        std::fs::write(&cached[3], b"").expect("truncate");
+        let (r, gets) = open_cached(dir.path(), cache.path());
+        assert_eq!(gets, 3, "three bad copies are fetched again");
+        let mut ids: Vec<ObjectId> = commits.iter().map(|c| c.0).collect();
+        ids.push(c4.0);
+        assert!(r.missing(&ids).expect("missing").is_empty());
+        let (_, gets) = open_cached(dir.path(), cache.path());
+        assert_eq!(gets, 0, "and repaired");
+    }
+
+    #[test]
+    fn listed_names_that_are_not_pack_names_never_become_cache_paths() {
+        let cache = tempfile::tempdir().expect("cache");
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = Repo::open_with_index_cache(
+            Box::new(DirStorage::open(dir.path()).expect("dir")),
+            Some(cache.path().to_path_buf()),
+        )
+        .expect("repo");
+        let good = "0123456789abcdef".repeat(4);
+        assert!(r.cached_index_path(&good).is_some());
+        for bad in [
+            "../../etc/passwd",
+            &good.to_uppercase(),
+            &good[1..],
+            &format!("{good}0"),
+        ] {
+            assert!(r.cached_index_path(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -443,6 +443,36 @@ fn the_s3_backend_and_a_direct_s3_remote_share_pods() {
         "direct pull",
     );
     assert_eq!(c.get_ok("/shared/obj-3"), pseudo_random(20_000, 3));
+
+    // Both CLIs keep copies of the bucket's pack indexes: the pusher of those it wrote, the
+    // puller of those it read.
+    let listing =
+        String::from_utf8_lossy(&s3.get_ok("/team-pods?list-type=2&prefix=direct/packs/"))
+            .into_owned();
+    let mut in_bucket: Vec<String> = listing
+        .split("<Key>direct/packs/")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k.to_owned()))
+        .filter(|k| k.ends_with(".idx"))
+        .collect();
+    in_bucket.sort();
+    assert!(!in_bucket.is_empty(), "{listing}");
+    for user in [&a, &c] {
+        let mut cached: Vec<String> = std::fs::read_dir(user.data_dir().join("cache/pack-indexes"))
+            .expect("the index cache exists")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        cached.sort();
+        assert_eq!(cached, in_bucket);
+    }
+    // A later command reads them from there, and still works.
+    let listed = user_cmd(
+        &c,
+        None,
+        &direct,
+        &["pod", "versions", "p1", "--remote", "bucket"],
+    );
+    assert!(ok(listed, "versions").stdout.contains('1'));
 }
 
 #[test]

@@ -72,7 +72,13 @@ fn connect(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<(Remote, Box<dyn Rem
             let storage = S3Storage::from_url(&spec, None).map_err(|e| {
                 CliError::new(Kind::Unreachable, format!("remote {}: {e}", remote.name))
             })?;
-            Box::new(Repo::open(Box::new(storage)).map_err(RemoteError::from)?)
+            // Pack indexes are immutable and named by their checksum: a local copy spares
+            // one GET per pack on every command.
+            let cache = ctx.settings.data_dir.join("cache").join("pack-indexes");
+            Box::new(
+                Repo::open_with_index_cache(Box::new(storage), Some(cache))
+                    .map_err(RemoteError::from)?,
+            )
         }
     };
     Ok((remote, api))
