@@ -21,7 +21,8 @@ const TIMER_ANCHOR: Duration = Duration::from_secs(1);
 /// Serves `gateway` on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, gateway: Gateway, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let anchor = tokio::spawn(anchor_timer());
+    // Stopped however `run` ends, also when its future is dropped.
+    let _anchor = AbortOnDrop(tokio::spawn(anchor_timer()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -48,7 +49,15 @@ pub async fn run(listener: TcpListener, gateway: Gateway, shutdown: impl Future<
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
-    anchor.abort();
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Keeps a timer pending at all times. hyper arms a 30-second header-read timer for every
@@ -78,5 +87,37 @@ pub async fn signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    /// The timer task ends with `run`, whether `run` returns or its future is dropped.
+    #[tokio::test]
+    async fn the_anchor_timer_ends_with_the_server() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let gw = Gateway::new(Config::for_tests(dir.path().join("store"))).expect("gateway");
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+        let alive_after = |f: std::pin::Pin<Box<dyn Future<Output = ()>>>| async {
+            let _ = tokio::time::timeout(Duration::from_millis(50), f).await;
+            // Aborted tasks go once the scheduler has run them.
+            for _ in 0..100 {
+                if metrics.num_alive_tasks() == before {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            metrics.num_alive_tasks()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let returns = Box::pin(run(listener, gw.clone(), async {}));
+        assert_eq!(alive_after(returns).await, before, "run returned");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let dropped = Box::pin(run(listener, gw, std::future::pending()));
+        assert_eq!(alive_after(dropped).await, before, "run dropped");
     }
 }
