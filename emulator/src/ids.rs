@@ -36,9 +36,12 @@ pub fn alnum(len: usize) -> String {
     out
 }
 
-/// A UUID-shaped request id.
+/// A random (version 4, RFC 9562) UUID, as AWS's request and message ids are.
 pub fn request_id() -> String {
-    let h = hex(16);
+    let mut r = raw();
+    r[6] = (r[6] & 0x0f) | 0x40;
+    r[8] = (r[8] & 0x3f) | 0x80;
+    let h = podstore::hex(&r[..16]);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -70,6 +73,20 @@ mod tests {
         let a = alnum(32);
         assert_eq!(a.len(), 32);
         assert_ne!(a, alnum(32));
-        assert_eq!(request_id().len(), 36);
+        for _ in 0..64 {
+            let id = request_id();
+            let parts: Vec<&str> = id.split('-').collect();
+            let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+            assert_eq!(lens, [8, 4, 4, 4, 12], "{id}");
+            assert!(
+                id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()),
+                "{id}"
+            );
+            assert!(parts[2].starts_with('4'), "version 4: {id}");
+            assert!(
+                matches!(&parts[3][..1], "8" | "9" | "a" | "b"),
+                "variant: {id}"
+            );
+        }
     }
 }
