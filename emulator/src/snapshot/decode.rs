@@ -110,9 +110,7 @@ pub fn leaf<const N: usize>(
     segments: [&str; N],
     value: Value,
 ) -> Result<(StatePath, Document), String> {
-    let p = path(segments)?;
-    let d = Document::new(value).map_err(|e| format!("{p}: {e}"))?;
-    Ok((p, d))
+    leaf_with(segments, || Document::new(value))
 }
 
 /// A leaf whose document is written field by field ([`Document::build`]; errors name the
@@ -122,8 +120,17 @@ pub fn built_leaf<const N: usize>(
     schema: (&str, u32),
     fields: impl FnOnce(&mut podstore::FieldWriter<'_>),
 ) -> Result<(StatePath, Document), String> {
+    leaf_with(segments, || Document::build(schema, fields))
+}
+
+/// The path from `segments` and the document `make` returns; an error names the path (which
+/// is formatted only then).
+fn leaf_with<const N: usize>(
+    segments: [&str; N],
+    make: impl FnOnce() -> podstore::Result<Document>,
+) -> Result<(StatePath, Document), String> {
     let p = path(segments)?;
-    let d = Document::build(schema, fields).map_err(|e| format!("{p}: {e}"))?;
+    let d = make().map_err(|e| format!("{p}: {e}"))?;
     Ok((p, d))
 }
 
