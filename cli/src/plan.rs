@@ -180,6 +180,11 @@ impl Settings {
     pub fn log_file(&self) -> PathBuf {
         self.data_dir.join("podstack.log")
     }
+
+    /// `<data dir>/cache/pack-indexes`: copies of `s3://` remotes' pack indexes.
+    pub fn pack_index_cache(&self) -> PathBuf {
+        self.data_dir.join("cache").join("pack-indexes")
+    }
 }
 
 /// What `pod inspect` looks at.

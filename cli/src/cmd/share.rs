@@ -74,10 +74,12 @@ fn connect(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<(Remote, Box<dyn Rem
             })?;
             // Pack indexes are immutable and named by their checksum: a local copy spares
             // one GET per pack on every command.
-            let cache = ctx.settings.data_dir.join("cache").join("pack-indexes");
             Box::new(
-                Repo::open_with_index_cache(Box::new(storage), Some(cache))
-                    .map_err(RemoteError::from)?,
+                Repo::open_with_index_cache(
+                    Box::new(storage),
+                    Some(ctx.settings.pack_index_cache()),
+                )
+                .map_err(RemoteError::from)?,
             )
         }
     };
