@@ -22,6 +22,22 @@ fn post(emu: &Emulator, path: &str, body: &[u8]) -> (u16, String) {
     (r.status, r.text())
 }
 
+/// Commits the emulator's state and makes it version 1 of pod `name` in its local store.
+fn commit_as_pod(emu: &Emulator, name: &str) {
+    let (status, text) = post(emu, "/_podstack/state/commit", br#"{"message": "fixture"}"#);
+    assert_eq!(status, 200, "{text}");
+    let commit: podstore::CommitId = serde_json::from_str::<serde_json::Value>(&text)
+        .expect("json")["commit"]
+        .as_str()
+        .expect("commit")
+        .parse()
+        .expect("id");
+    let store = podstore::Store::open(emu.data_dir().join("store")).expect("store");
+    store
+        .create_version(name, commit, podstore::Expect::Any)
+        .expect("version");
+}
+
 #[test]
 fn kill_9_during_writes_loses_nothing_acknowledged() {
     let emu = Emulator::start_with_env(ON_REQUEST);
@@ -246,23 +262,7 @@ fn auto_load_pod_preseeds_from_the_local_store() {
     let emu = Emulator::start();
     emu.put_ok("/seed", b"");
     emu.put_ok("/seed/fixture", b"from the pod");
-    let (status, text) = post(
-        &emu,
-        "/_podstack/state/commit",
-        br#"{"message": "fixture"}"#,
-    );
-    assert_eq!(status, 200, "{text}");
-    let commit: podstore::CommitId = serde_json::from_str::<serde_json::Value>(&text)
-        .expect("json")["commit"]
-        .as_str()
-        .expect("commit")
-        .parse()
-        .expect("id");
-    let store = podstore::Store::open(emu.data_dir().join("store")).expect("store");
-    store
-        .create_version("fixtures", commit, podstore::Expect::Any)
-        .expect("version");
-    drop(store);
+    commit_as_pod(&emu, "fixtures");
     let emu = emu.kill_and_restart(&[("AUTO_LOAD_POD", "fixtures")]);
     assert_eq!(
         get(&emu, "/seed/fixture"),
@@ -277,6 +277,64 @@ fn auto_load_pod_preseeds_from_the_local_store() {
         emu.log()
     );
     assert_eq!(get(&emu, "/seed/fixture").0, 404);
+}
+
+/// The init directory (`<data dir>/init-pods.d`): a `*.txt` list of pods and a `*.tar`
+/// archive are loaded at start, with `MERGE_STRATEGY` (`service-merge` here, so that the
+/// second keeps the first's bucket). With `PERSISTENCE=1` they seed only the first start; once
+/// a snapshot exists it wins, and the pods are not applied over it again.
+#[test]
+fn the_init_directory_preseeds_and_saved_state_takes_precedence() {
+    let emu = Emulator::start();
+    emu.put_ok("/from-archive", b"");
+    emu.put_ok("/from-archive/a", b"archived");
+    let r = emu.http("GET", "/_localstack/pods/state?services=s3", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let archive = r.body;
+    assert_eq!(post(&emu, "/_localstack/state/reset", b"").0, 200);
+    emu.put_ok("/from-list", b"");
+    emu.put_ok("/from-list/l", b"listed");
+    commit_as_pod(&emu, "listed");
+    let init = emu.data_dir().join("init-pods.d");
+    std::fs::create_dir_all(&init).expect("init dir");
+    std::fs::write(init.join("pods.txt"), "# fixtures\nlisted\n").expect("list");
+    std::fs::write(init.join("fixture.tar"), &archive).expect("archive");
+    let env = [
+        ("PERSISTENCE", "1"),
+        ("SNAPSHOT_SAVE_STRATEGY", "MANUAL"),
+        ("MERGE_STRATEGY", "service-merge"),
+    ];
+
+    let emu = emu.kill_and_restart(&env);
+    assert_eq!(
+        get(&emu, "/from-list/l"),
+        (200, b"listed".to_vec()),
+        "{}",
+        emu.log()
+    );
+    assert_eq!(
+        get(&emu, "/from-archive/a"),
+        (200, b"archived".to_vec()),
+        "{}",
+        emu.log()
+    );
+    // Change what the pods seeded, and save.
+    assert_eq!(emu.http("DELETE", "/from-list/l", &[], b"").status, 204);
+    let (status, lines) = post(&emu, "/_localstack/state/save", b"");
+    assert_eq!(status, 200, "{lines}");
+
+    let emu = emu.kill_and_restart(&env);
+    assert!(
+        emu.log().contains("pods to preseed are skipped"),
+        "{}",
+        emu.log()
+    );
+    assert_eq!(
+        get(&emu, "/from-list/l").0,
+        404,
+        "the pod was not applied again"
+    );
+    assert_eq!(get(&emu, "/from-archive/a"), (200, b"archived".to_vec()));
 }
 
 #[test]
