@@ -377,6 +377,54 @@ fn a_corrupt_upload_is_refused_and_nothing_stored() {
     assert_eq!(no_token.status, 401);
 }
 
+/// Sends only the head of a request declaring a body of `len` bytes; returns the status.
+fn declared_body_status(port: u16, path: &str, auth: &str, len: u64) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).expect("answer");
+    String::from_utf8_lossy(&head[9..12])
+        .parse()
+        .expect("status")
+}
+
+/// Every request body has a limit, checked before the body is read: an upload over 512 MiB
+/// and a JSON body over 32 MiB are refused with 413, and the server goes on serving.
+#[test]
+fn bodies_over_their_limits_are_refused_before_they_are_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = server(dir.path());
+    let auth = format!("Bearer {}", srv.token("dev", "write"));
+    for (path, len) in [
+        ("/v1/packs", (512u64 << 20) + 1),
+        ("/v1/objects/missing", (32 << 20) + 1),
+        ("/v1/pods/p1/versions", (32 << 20) + 1),
+    ] {
+        assert_eq!(
+            declared_body_status(srv.port, path, &auth, len),
+            413,
+            "{path}"
+        );
+    }
+    let r = http(
+        srv.port,
+        "POST",
+        "/v1/objects/missing",
+        &[("authorization", auth.as_str())],
+        br#"{"ids": []}"#,
+    )
+    .expect("request");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 #[test]
 fn the_s3_backend_and_a_direct_s3_remote_share_pods() {
     let dir = tempfile::tempdir().expect("tmp");
