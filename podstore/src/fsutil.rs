@@ -21,6 +21,32 @@ pub fn unique_name(prefix: &str, suffix: &str) -> String {
     format!("{prefix}{}-{n}-{nanos:08x}{suffix}", std::process::id())
 }
 
+/// How long ago the entry was last modified (zero when that cannot be told).
+pub fn age(entry: &fs::DirEntry) -> std::time::Duration {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| std::time::SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default()
+}
+
+/// Removes the files of `dir` named `<prefix>*.tmp` (as [`unique_name`] makes them) that were
+/// last modified more than `older_than` ago: temp files of writers that died before renaming
+/// them. Failures are ignored; a missing `dir` holds none.
+pub fn sweep_temps(dir: &Path, prefix: &str, older_than: std::time::Duration) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix) && name.ends_with(".tmp") && age(&e) > older_than {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// fsyncs a directory so that renames and creations inside it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

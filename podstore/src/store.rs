@@ -323,15 +323,9 @@ impl Store {
         let Ok(rd) = fs::read_dir(&self.inner.tmp_dir) else {
             return;
         };
-        let now = SystemTime::now();
         for e in rd.flatten() {
             let path = e.path();
-            let age = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .unwrap_or_default();
+            let age = fsutil::age(&e);
             let is_pack = path.extension().is_some_and(|x| x == "tmp")
                 && e.file_name().to_string_lossy().starts_with("pack-");
             let dead = if is_pack {

@@ -152,6 +152,8 @@ impl Repo {
     /// ignored and fetched again; the cache may be shared by any number of remotes and
     /// deleted at any time. For a bucket used directly (`s3://`), where every command opens
     /// the repository again, this turns one GET per pack into one per pack not seen before.
+    /// Temp files that a process killed while writing a copy left in `cache` are removed once
+    /// they are an hour old.
     pub fn open_with_index_cache(
         storage: Box<dyn Storage>,
         cache: Option<PathBuf>,
@@ -172,6 +174,9 @@ impl Repo {
                     v.get("format").map(ToString::to_string).unwrap_or_default()
                 )));
             }
+        }
+        if let Some(dir) = &cache {
+            podstore::fsutil::sweep_temps(dir, "idx-", std::time::Duration::from_secs(3600));
         }
         let repo = Self {
             storage,
@@ -1041,6 +1046,28 @@ mod tests {
         assert!(r.missing(&ids).expect("missing").is_empty());
         let (_, gets) = open_cached(dir.path(), cache.path());
         assert_eq!(gets, 0, "and repaired");
+    }
+
+    #[test]
+    fn opening_removes_temp_copies_left_an_hour_ago_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cache = tempfile::tempdir().expect("cache");
+        let aged = |name: &str, secs: u64| {
+            let path = cache.path().join(name);
+            let f = std::fs::File::create(&path).expect("create");
+            let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+            f.set_modified(then).expect("mtime");
+            path
+        };
+        let dead = aged("idx-4242-7-0000abcd.tmp", 2 * 3600);
+        let writing = aged("idx-4243-1-0000abcd.tmp", 60);
+        let foreign = aged("notes-1.tmp", 2 * 3600);
+        let copy = aged(&format!("{}.idx", "ab".repeat(32)), 2 * 3600);
+        open_cached(dir.path(), cache.path());
+        assert!(!dead.exists(), "a temp copy two hours old is removed");
+        for kept in [&writing, &foreign, &copy] {
+            assert!(kept.exists(), "{} is kept", kept.display());
+        }
     }
 
     #[test]
