@@ -41,6 +41,18 @@ enum Command {
         listen: String,
         #[command(flatten)]
         storage: StorageArgs,
+        /// At most this many MiB of pack upload bodies are held in memory at once; further
+        /// uploads wait, their bodies unread, until earlier ones are stored.
+        #[arg(long, env = "PODSTACK_REMOTE_UPLOAD_BUFFER_MIB", value_name = "MIB",
+              default_value_t = server::DEFAULT_UPLOAD_BUDGET >> 20,
+              value_parser = clap::value_parser!(u64).range(1..=(1 << 22)))]
+        upload_buffer_mib: u64,
+        /// Keep a copy of every pack index read from the storage in this directory and read
+        /// it from there at the next start (one GET per pack not seen before, instead of one
+        /// per pack). Copies are checked against the pack's name; the directory may be
+        /// deleted at any time.
+        #[arg(long, env = "PODSTACK_REMOTE_INDEX_CACHE", value_name = "DIR")]
+        index_cache: Option<std::path::PathBuf>,
     },
     /// Manage access tokens.
     #[command(subcommand)]
@@ -79,8 +91,14 @@ fn open_storage(a: &StorageArgs) -> Result<Box<dyn storage::Storage>, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { listen, storage } => {
-            let repo = Repo::open(open_storage(&storage)?).map_err(|e| e.to_string())?;
+        Command::Serve {
+            listen,
+            storage,
+            upload_buffer_mib,
+            index_cache,
+        } => {
+            let repo = Repo::open_with_index_cache(open_storage(&storage)?, index_cache)
+                .map_err(|e| e.to_string())?;
             let described = repo.storage().describe();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -92,7 +110,8 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
                 eprintln!("podstack-remote: serving {described} on http://{addr}");
-                server::run(listener, server::Shared::new(repo), shutdown_signal()).await;
+                let shared = server::Shared::with_upload_budget(repo, upload_buffer_mib << 20);
+                server::run(listener, shared, shutdown_signal()).await;
                 eprintln!("podstack-remote: stopped");
                 Ok(())
             })

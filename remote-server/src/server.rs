@@ -32,14 +32,63 @@ use crate::storage::StorageError;
 pub struct Shared {
     repo: Repo,
     tokens: Tokens,
+    uploads: UploadBudget,
 }
 
+/// The default of [`Shared::with_upload_budget`]: 1 GiB of pack upload bodies at once.
+pub const DEFAULT_UPLOAD_BUDGET: u64 = 1 << 30;
+
 impl Shared {
-    /// Serves `repo`.
+    /// Serves `repo` with the default upload budget.
     pub fn new(repo: Repo) -> Arc<Self> {
+        Self::with_upload_budget(repo, DEFAULT_UPLOAD_BUDGET)
+    }
+
+    /// Serves `repo`, holding at most `bytes` of pack upload bodies in memory at once (see
+    /// [`UploadBudget`]).
+    pub fn with_upload_budget(repo: Repo, bytes: u64) -> Arc<Self> {
         Arc::new(Self {
             repo,
             tokens: Tokens::new(),
+            uploads: UploadBudget::new(bytes),
+        })
+    }
+}
+
+/// Bounds the memory that pack uploads take: a pack is read whole into memory, verified, then
+/// stored, and every upload in flight holds its body until then. An upload reserves its
+/// declared length (the body limit when it declares none) before its body is read, and keeps
+/// the reservation until its answer is ready; uploads that do not fit wait with their bodies
+/// unread (TCP holds the sender back), so many pushers at once slow down instead of driving
+/// the server out of memory. An upload larger than the whole budget waits for all of it.
+#[derive(Debug)]
+struct UploadBudget {
+    kib: tokio::sync::Semaphore,
+    total_kib: u32,
+}
+
+impl UploadBudget {
+    fn new(bytes: u64) -> Self {
+        let total_kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Self {
+            kib: tokio::sync::Semaphore::new(total_kib as usize),
+            total_kib,
+        }
+    }
+
+    /// Waits until `len` bytes (at most the whole budget) are free, and holds them.
+    async fn reserve(&self, len: u64) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+        let kib = u32::try_from(len.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        self.kib.acquire_many(kib).await.map_err(|_| {
+            fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
+            )
         })
     }
 }
@@ -221,17 +270,22 @@ async fn authenticate(
     Ok(who)
 }
 
-async fn body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Failure> {
-    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    if let Some(len) = req
+/// The body length `req` declares; 413 when it is over `limit`.
+fn declared_len(req: &Request<Incoming>, limit: u64) -> Result<Option<u64>, Failure> {
+    let len = req
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit
-    {
-        return Err(too_large(limit));
+        .and_then(|v| v.parse::<u64>().ok());
+    match len {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(len),
     }
+}
+
+async fn body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Failure> {
+    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    declared_len(&req, limit)?;
     match Limited::new(req.into_body(), limit_usize).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
@@ -357,8 +411,12 @@ async fn route(req: Request<Incoming>, sh: Arc<Shared>) -> Result<Answer, Failur
         }
         (&Method::POST, ["v1", "packs"]) => {
             authenticate(&req, &sh, Role::Write).await?;
+            let len = declared_len(&req, MAX_PACK_BODY)?.unwrap_or(MAX_PACK_BODY);
+            let held = sh.uploads.reserve(len).await?;
             let bytes = body(req, MAX_PACK_BODY).await?;
-            let receipt = blocking(move || Ok(sh.repo.receive_pack(&bytes)?)).await?;
+            let shared = sh.clone();
+            let receipt = blocking(move || Ok(shared.repo.receive_pack(&bytes)?)).await?;
+            drop(held);
             Ok(json(StatusCode::OK, &receipt))
         }
         (&Method::POST, ["v1", "pods", name, "versions"]) => {
