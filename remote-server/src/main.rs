@@ -41,12 +41,12 @@ enum Command {
         listen: String,
         #[command(flatten)]
         storage: StorageArgs,
-        /// At most this many MiB of pack upload bodies are held in memory at once; further
-        /// uploads wait, their bodies unread, until earlier ones are stored.
-        #[arg(long, env = "PODSTACK_REMOTE_UPLOAD_BUFFER_MIB", value_name = "MIB",
-              default_value_t = server::DEFAULT_UPLOAD_BUDGET >> 20,
+        /// At most this many MiB of pack uploads and object downloads are held in memory at
+        /// once; further ones wait (uploads with their bodies unread) until earlier ones end.
+        #[arg(long, env = "PODSTACK_REMOTE_TRANSFER_BUFFER_MIB", value_name = "MIB",
+              default_value_t = server::DEFAULT_TRANSFER_BUDGET >> 20,
               value_parser = clap::value_parser!(u64).range(1..=(1 << 22)))]
-        upload_buffer_mib: u64,
+        transfer_buffer_mib: u64,
         /// Keep a copy of every pack index read from the storage in this directory and read
         /// it from there at the next start (one GET per pack not seen before, instead of one
         /// per pack). Copies are checked against the pack's name; the directory may be
@@ -94,7 +94,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve {
             listen,
             storage,
-            upload_buffer_mib,
+            transfer_buffer_mib,
             index_cache,
         } => {
             let repo = Repo::open_with_index_cache(open_storage(&storage)?, index_cache)
@@ -110,7 +110,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
                 eprintln!("podstack-remote: serving {described} on http://{addr}");
-                let shared = server::Shared::with_upload_budget(repo, upload_buffer_mib << 20);
+                let shared = server::Shared::with_transfer_budget(repo, transfer_buffer_mib << 20);
                 server::run(listener, shared, shutdown_signal()).await;
                 eprintln!("podstack-remote: stopped");
                 Ok(())

@@ -109,6 +109,23 @@ struct Cache {
     bytes: usize,
 }
 
+/// Objects located for a stream by [`Repo::plan_objects`].
+#[derive(Debug)]
+pub struct ObjectsPlan {
+    ids: Vec<ObjectId>,
+    locs: Vec<Loc>,
+    /// Per block frame: how many of its objects are asked for, and their bytes.
+    asked: HashMap<FrameKey, (u32, u64)>,
+    size_bound: u64,
+}
+
+impl ObjectsPlan {
+    /// The most bytes the stream can take.
+    pub fn size_bound(&self) -> u64 {
+        self.size_bound
+    }
+}
+
 /// A repository on a storage.
 #[derive(Debug)]
 pub struct Repo {
@@ -348,6 +365,13 @@ impl Repo {
     /// whole when every object in it is asked for (at the place of the first), else the
     /// objects asked for out of it one by one. Fails when one is absent.
     pub fn write_objects(&self, ids: &[ObjectId], out: &mut Vec<u8>) -> RepoResult<()> {
+        let plan = self.plan_objects(ids)?;
+        self.write_planned(&plan, out)
+    }
+
+    /// Locates the objects `ids` for [`Repo::write_planned`], from the index alone: nothing is
+    /// read yet, and the plan knows how large the stream can get. Fails when one is absent.
+    pub fn plan_objects(&self, ids: &[ObjectId]) -> RepoResult<ObjectsPlan> {
         let mut locs = Vec::with_capacity(ids.len());
         {
             let index = self.index.read().map_err(|_| lock_poisoned())?;
@@ -368,10 +392,43 @@ impl Repo {
                 e.1 += loc.raw_len;
             }
         }
-        let frames = self.read_frames(&locs)?;
+        // What `write_planned` writes, frame by frame, at most: a frame copied as stored is
+        // its length; an object written out of a block is its bytes stored raw at worst
+        // (compressed only when smaller) behind a frame head of at most 55 bytes.
+        let mut size_bound = (transfer::STREAM_MAGIC.len() + 11) as u64;
+        let mut whole = HashSet::new();
+        for loc in &locs {
+            size_bound += match loc.in_block {
+                None => u64::from(loc.len),
+                Some((_, count)) => {
+                    let key = loc.frame_key();
+                    if asked.get(&key).map(|a| a.0) != Some(count) {
+                        loc.raw_len + 55
+                    } else if whole.insert(key) {
+                        u64::from(loc.len)
+                    } else {
+                        0
+                    }
+                }
+            };
+        }
+        Ok(ObjectsPlan {
+            ids: ids.to_vec(),
+            locs,
+            asked,
+            size_bound,
+        })
+    }
+
+    /// Writes the stream `plan` was made for (see [`Repo::write_objects`]).
+    pub fn write_planned(&self, plan: &ObjectsPlan, out: &mut Vec<u8>) -> RepoResult<()> {
+        let ObjectsPlan {
+            ids, locs, asked, ..
+        } = plan;
+        let frames = self.read_frames(locs)?;
         let mut w = transfer::StreamWriter::new(&mut *out).map_err(store_err)?;
         let mut copied: HashSet<FrameKey> = HashSet::new();
-        for (id, loc) in ids.iter().zip(&locs) {
+        for (id, loc) in ids.iter().zip(locs) {
             let key = loc.frame_key();
             let frame = frames
                 .get(&key)
@@ -1224,6 +1281,34 @@ mod tests {
             .expect("read part");
         assert_eq!((stats.objects, got), (part.len() as u64, part.clone()));
         assert_eq!(frames, part.len());
+        // The size a plan promises before reading holds for every shape of stream (whole
+        // blocks, objects out of a block stored raw, a chunk list's own frame, an id asked
+        // twice), and is not far above it.
+        let mut twice = part.clone();
+        twice.push(part[0]);
+        let chunk_list = listing
+            .iter()
+            .find(|l| l.1 == ObjectKind::Chunks as u8)
+            .map(|l| l.0)
+            .expect("a chunk list");
+        for ids in [
+            all.clone(),
+            part.clone(),
+            twice,
+            vec![chunk_list, chunk_list],
+        ] {
+            let plan = r2.plan_objects(&ids).expect("plan");
+            let mut out = Vec::new();
+            r2.write_planned(&plan, &mut out).expect("write");
+            let (len, bound) = (out.len() as u64, plan.size_bound());
+            assert!(len <= bound, "{len} bytes written, {bound} promised");
+            assert!(bound - len <= 64 * ids.len() as u64, "{bound} for {len}");
+        }
+        let absent = [all[0], ObjectId::of(b"not on the remote")];
+        assert!(matches!(
+            r2.plan_objects(&absent),
+            Err(RepoError::NotFound(_))
+        ));
     }
 
     #[test]

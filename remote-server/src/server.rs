@@ -32,64 +32,78 @@ use crate::storage::StorageError;
 pub struct Shared {
     repo: Repo,
     tokens: Tokens,
-    uploads: UploadBudget,
+    buffers: TransferBudget,
 }
 
-/// The default of [`Shared::with_upload_budget`]: 1 GiB of pack upload bodies at once.
-pub const DEFAULT_UPLOAD_BUDGET: u64 = 1 << 30;
+/// The default of [`Shared::with_transfer_budget`]: 1 GiB of uploads and downloads at once.
+pub const DEFAULT_TRANSFER_BUDGET: u64 = 1 << 30;
 
 impl Shared {
-    /// Serves `repo` with the default upload budget.
+    /// Serves `repo` with the default transfer budget.
     pub fn new(repo: Repo) -> Arc<Self> {
-        Self::with_upload_budget(repo, DEFAULT_UPLOAD_BUDGET)
+        Self::with_transfer_budget(repo, DEFAULT_TRANSFER_BUDGET)
     }
 
-    /// Serves `repo`, holding at most `bytes` of pack upload bodies in memory at once (see
-    /// [`UploadBudget`]).
-    pub fn with_upload_budget(repo: Repo, bytes: u64) -> Arc<Self> {
+    /// Serves `repo`, holding at most `bytes` of pack uploads and object downloads in memory
+    /// at once (see [`TransferBudget`]).
+    pub fn with_transfer_budget(repo: Repo, bytes: u64) -> Arc<Self> {
         Arc::new(Self {
             repo,
             tokens: Tokens::new(),
-            uploads: UploadBudget::new(bytes),
+            buffers: TransferBudget::new(bytes),
         })
     }
 }
 
-/// Bounds the memory that pack uploads take: a pack is read whole into memory, verified, then
-/// stored, and every upload in flight holds its body until then. An upload reserves its
-/// declared length (the body limit when it declares none) before its body is read, and keeps
-/// the reservation until its answer is ready; uploads that do not fit wait with their bodies
-/// unread (TCP holds the sender back), so many pushers at once slow down instead of driving
-/// the server out of memory. An upload larger than the whole budget waits for all of it.
+/// Bounds the memory that transfers take. A pack upload is read whole into memory, verified,
+/// then stored; a download is built whole, then sent. An upload reserves its declared length
+/// (the body limit when it declares none) before its body is read and keeps it until it is
+/// stored; a download reserves the most its stream can take (known from the index before
+/// anything is read) and keeps it until the answer's bytes are dropped, sent or not.
+/// Transfers that do not fit wait (an upload with its body unread: TCP holds the sender
+/// back), so many pushers and pullers at once slow down instead of driving the server out of
+/// memory. A transfer larger than the whole budget waits for all of it.
 #[derive(Debug)]
-struct UploadBudget {
-    kib: tokio::sync::Semaphore,
+struct TransferBudget {
+    kib: Arc<tokio::sync::Semaphore>,
     total_kib: u32,
 }
 
-impl UploadBudget {
+impl TransferBudget {
     fn new(bytes: u64) -> Self {
         let total_kib = u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .max(1);
         Self {
-            kib: tokio::sync::Semaphore::new(total_kib as usize),
+            kib: Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
             total_kib,
         }
     }
 
     /// Waits until `len` bytes (at most the whole budget) are free, and holds them.
-    async fn reserve(&self, len: u64) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+    async fn reserve(&self, len: u64) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
         let kib = u32::try_from(len.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .clamp(1, self.total_kib);
-        self.kib.acquire_many(kib).await.map_err(|_| {
+        self.kib.clone().acquire_many_owned(kib).await.map_err(|_| {
             fail(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
                 "the server is shutting down",
             )
         })
+    }
+}
+
+/// An answer's bytes together with the budget they hold, given back when hyper drops them.
+struct Reserved {
+    bytes: Vec<u8>,
+    _held: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Reserved {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -394,25 +408,40 @@ async fn route(req: Request<Incoming>, sh: Arc<Shared>) -> Result<Answer, Failur
         (&Method::POST, ["v1", "objects", "get"]) => {
             authenticate(&req, &sh, Role::Read).await?;
             let ids = ids_in(&body(req, MAX_JSON_BODY).await?)?;
+            let shared = sh.clone();
+            let plan = blocking(move || Ok(shared.repo.plan_objects(&ids)?)).await?;
+            let bound = plan.size_bound();
+            if bound > MAX_GET_BYTES {
+                return Err(fail(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!(
+                        "these objects take up to {bound} bytes; ask for at most \
+                         {MAX_GET_BYTES} bytes of objects at once"
+                    ),
+                ));
+            }
+            let held = sh.buffers.reserve(bound).await?;
             let stream = blocking(move || {
-                let mut out = Vec::new();
-                sh.repo.write_objects(&ids, &mut out)?;
-                if out.len() as u64 > MAX_GET_BYTES {
-                    return Err(fail(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        format!("ask for at most {MAX_GET_BYTES} bytes of objects at once"),
-                    ));
-                }
+                let mut out = Vec::with_capacity(usize::try_from(bound).unwrap_or(0));
+                sh.repo.write_planned(&plan, &mut out)?;
                 Ok(out)
             })
             .await?;
-            Ok(answer(StatusCode::OK, "application/octet-stream", stream))
+            let body = Bytes::from_owner(Reserved {
+                bytes: stream,
+                _held: held,
+            });
+            let mut r = Response::new(Full::new(body));
+            if let Ok(v) = "application/octet-stream".parse() {
+                r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+            }
+            Ok(r)
         }
         (&Method::POST, ["v1", "packs"]) => {
             authenticate(&req, &sh, Role::Write).await?;
             let len = declared_len(&req, MAX_PACK_BODY)?.unwrap_or(MAX_PACK_BODY);
-            let held = sh.uploads.reserve(len).await?;
+            let held = sh.buffers.reserve(len).await?;
             let bytes = body(req, MAX_PACK_BODY).await?;
             let shared = sh.clone();
             let receipt = blocking(move || Ok(shared.repo.receive_pack(&bytes)?)).await?;

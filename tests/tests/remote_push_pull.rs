@@ -648,23 +648,30 @@ fn https_remotes_work_through_a_tls_proxy() {
     );
 }
 
-/// Pack uploads reserve their declared length out of `--upload-buffer-mib` before their
-/// bodies are read: while one upload holds the whole budget another waits unanswered, other
-/// calls are still served, and an upload whose sender goes away gives its share back.
+/// Uploads and downloads reserve memory out of `--transfer-buffer-mib` before they take it (an
+/// upload its declared length, before its body is read; a download the most its stream can
+/// take). While one upload holds all but 32 KiB of a 1 MiB budget, an upload of 40 KiB and a
+/// download of a 64 KiB object wait unanswered, other calls are still served, and once the
+/// holder's sender goes away both are answered.
 #[test]
-fn uploads_wait_for_the_upload_budget_and_a_dropped_one_gives_it_back() {
+fn transfers_wait_for_the_memory_budget_and_a_dropped_upload_gives_it_back() {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;
     let dir = tempfile::tempdir().expect("tmp");
     let storage = dir.path().join("remote-storage").display().to_string();
-    let srv = RemoteServer::start_with(&storage, &["--upload-buffer-mib", "1"], &[], dir.path());
+    let srv = RemoteServer::start_with(&storage, &["--transfer-buffer-mib", "1"], &[], dir.path());
     let auth = format!("Bearer {}", srv.token("dev", "write"));
-    let upload = |len: usize, body: &[u8]| {
+    let blob = pseudo_random(64 << 10, 7);
+    let (id, pack) = one_blob_pack(&blob);
+    let headers = [("authorization", auth.as_str())];
+    let r = http(srv.port, "POST", "/v1/packs", &headers, &pack).expect("upload");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let send = |path: &str, len: usize, body: &[u8]| {
         let mut s = TcpStream::connect(("127.0.0.1", srv.port)).expect("connect");
         write!(
             s,
-            "POST /v1/packs HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {auth}\r\n\
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {auth}\r\n\
              Content-Length: {len}\r\nConnection: close\r\n\r\n",
             srv.port
         )
@@ -672,39 +679,40 @@ fn uploads_wait_for_the_upload_budget_and_a_dropped_one_gives_it_back() {
         s.write_all(body).expect("send body");
         s
     };
-    let garbage = b"not a stream at all";
-    // The holder declares the whole budget and never sends its body. Which of two requests
-    // the server takes up first is not ours to order, so a round where the waiter got in
-    // first is tried again.
+    let unanswered = |s: &mut TcpStream| {
+        s.set_read_timeout(Some(Duration::from_millis(1500)))
+            .expect("timeout");
+        matches!(
+            s.read(&mut [0u8; 1]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        )
+    };
+    let garbage = vec![b'x'; 40 << 10];
+    let ask = format!(r#"{{"ids": ["{}"]}}"#, id.to_hex());
+    // The holder declares all but 32 KiB of the budget and never sends its body. Which request the server
+    // takes up first is not ours to order, so a round where another got in first is tried
+    // again.
     let mut blocked = None;
     for _ in 0..5 {
-        let holder = upload(1 << 20, b"");
+        let holder = send("/v1/packs", (1 << 20) - (32 << 10), b"");
         std::thread::sleep(Duration::from_millis(200));
-        let mut waiter = upload(garbage.len(), garbage);
-        waiter
-            .set_read_timeout(Some(Duration::from_millis(1500)))
-            .expect("timeout");
-        let mut first = [0u8; 1];
-        match waiter.read(&mut first) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                blocked = Some((holder, waiter));
-                break;
-            }
-            other => drop(other),
+        // The download first: waiters are served in order, so a download behind a waiting
+        // upload would wait whatever it reserved.
+        let mut download = send("/v1/objects/get", ask.len(), ask.as_bytes());
+        std::thread::sleep(Duration::from_millis(200));
+        let mut upload = send("/v1/packs", garbage.len(), &garbage);
+        if unanswered(&mut upload) && unanswered(&mut download) {
+            blocked = Some((holder, upload, download));
+            break;
         }
     }
-    let (holder, mut waiter) =
-        blocked.expect("an upload was answered while another held the whole budget");
+    let (holder, upload, download) =
+        blocked.expect("a transfer was answered while an upload held all but 32 KiB");
     let r = http(
         srv.port,
         "POST",
         "/v1/objects/missing",
-        &[("authorization", auth.as_str())],
+        &headers,
         br#"{"ids": []}"#,
     )
     .expect("request");
@@ -715,16 +723,39 @@ fn uploads_wait_for_the_upload_budget_and_a_dropped_one_gives_it_back() {
         r.text()
     );
     drop(holder);
-    waiter
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut answer = Vec::new();
-    waiter.read_to_end(&mut answer).expect("answer");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = |mut s: TcpStream| {
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut bytes = Vec::new();
+        s.read_to_end(&mut bytes).expect("answer");
+        bytes
+    };
+    let refused = String::from_utf8_lossy(&answer(upload)).into_owned();
     assert!(
-        answer.starts_with("HTTP/1.1 422"),
-        "once the holder went away the waiting upload was read and refused as garbage: {answer}"
+        refused.starts_with("HTTP/1.1 422"),
+        "once the holder went away the waiting upload was read and refused as garbage: {refused}"
     );
+    let sent = answer(download);
+    assert!(
+        sent.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&sent)
+    );
+    assert!(
+        sent.windows(blob.len()).any(|w| w == blob.as_slice()),
+        "the download holds the object"
+    );
+}
+
+/// A stream of one pack holding the blob `bytes`; and the blob's id.
+fn one_blob_pack(bytes: &[u8]) -> (podstore::ObjectId, Vec<u8>) {
+    let o = podstore::MemObjects::new();
+    let id = podstore::Objects::put(&o, podstore::ObjectKind::Blob, bytes).expect("put");
+    let mut w = podstore::transfer::StreamWriter::new(Vec::new()).expect("w");
+    w.object(podstore::ObjectKind::Blob, &id, bytes)
+        .expect("frame");
+    let (_, pack) = w.finish().expect("finish");
+    (id, pack)
 }
 
 /// `serve --index-cache DIR` keeps a copy of each pack index it reads or writes and starts
@@ -743,12 +774,7 @@ fn serve_keeps_pack_indexes_in_its_index_cache() {
         dir.path(),
     );
     let auth = format!("Bearer {}", srv.token("dev", "write"));
-    let o = podstore::MemObjects::new();
-    let id = podstore::Objects::put(&o, podstore::ObjectKind::Blob, b"hello").expect("put");
-    let mut w = podstore::transfer::StreamWriter::new(Vec::new()).expect("w");
-    w.object(podstore::ObjectKind::Blob, &id, b"hello")
-        .expect("frame");
-    let (_, pack) = w.finish().expect("finish");
+    let (id, pack) = one_blob_pack(b"hello");
     let headers = [("authorization", auth.as_str())];
     let r = http(srv.port, "POST", "/v1/packs", &headers, &pack).expect("upload");
     assert_eq!(r.status, 200, "{}", r.text());
