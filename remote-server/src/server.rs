@@ -156,8 +156,8 @@ impl From<StorageError> for Failure {
     }
 }
 
-fn answer(status: StatusCode, content_type: &str, body: Vec<u8>) -> Answer {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+fn answer(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Answer {
+    let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
@@ -432,19 +432,14 @@ async fn route(req: Request<Incoming>, sh: Arc<Shared>) -> Result<Answer, Failur
                 bytes: stream,
                 _held: held,
             });
-            let mut r = Response::new(Full::new(body));
-            if let Ok(v) = "application/octet-stream".parse() {
-                r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-            }
-            Ok(r)
+            Ok(answer(StatusCode::OK, "application/octet-stream", body))
         }
         (&Method::POST, ["v1", "packs"]) => {
             authenticate(&req, &sh, Role::Write).await?;
             let len = declared_len(&req, MAX_PACK_BODY)?.unwrap_or(MAX_PACK_BODY);
             let held = sh.buffers.reserve(len).await?;
             let bytes = body(req, MAX_PACK_BODY).await?;
-            let shared = sh.clone();
-            let receipt = blocking(move || Ok(shared.repo.receive_pack(&bytes)?)).await?;
+            let receipt = blocking(move || Ok(sh.repo.receive_pack(&bytes)?)).await?;
             drop(held);
             Ok(json(StatusCode::OK, &receipt))
         }
