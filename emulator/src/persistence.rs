@@ -17,7 +17,7 @@
 //! snapshot's tree with `tree::update`, which rewrites only the directories on changed paths.
 //! A failed save keeps its changes pending for the next one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -171,7 +171,7 @@ pub struct Persistence {
 
 /// The ON_REQUEST group committer: one thread appends to the journal, back to back while
 /// requests wait; each append covers every change made before it began, and advances
-/// `Persistence::saved`. Requests ask by raising `requested` and wait for `done` to change.
+/// `Persistence::saved`. Requests ask by raising `requested` and wait in `waiting`.
 #[derive(Debug)]
 struct Committer {
     /// What requests ask for, and whether the thread sleeps on `wake`.
@@ -179,9 +179,8 @@ struct Committer {
     /// Signalled only while the thread sleeps: a notify costs a system call, and while the
     /// thread appends it looks at `requested` again before sleeping anyway.
     wake: std::sync::Condvar,
-    /// Changes after every append; holds the last failure: generations up to this one that
-    /// are not durable failed, and why.
-    done: tokio::sync::watch::Sender<Option<(u64, String)>>,
+    /// The requests waiting, each answered once, when its generation is durable (or failed).
+    waiting: Mutex<Waiting>,
     /// Whether the thread runs.
     started: std::sync::Once,
 }
@@ -200,8 +199,46 @@ impl Default for Committer {
         Self {
             requested: Mutex::new(Requested::default()),
             wake: std::sync::Condvar::new(),
-            done: tokio::sync::watch::Sender::new(None),
+            waiting: Mutex::new(Waiting::default()),
             started: std::sync::Once::new(),
+        }
+    }
+}
+
+/// Requests waiting for their changes to be durable.
+#[derive(Debug, Default)]
+struct Waiting {
+    /// By the generation each waits for, so that an append wakes only the requests it
+    /// acknowledges (a broadcast would wake every waiting request after every append).
+    requests: BTreeMap<u64, Vec<tokio::sync::oneshot::Sender<Result<(), String>>>>,
+    /// The last failure: generations up to this one that are not durable failed, and why.
+    failed: Option<(u64, String)>,
+}
+
+impl Committer {
+    /// Answers the requests whose generation is durable now (`saved`, read after the caller
+    /// advanced it), then, after a `failure`, those up to it with the failure.
+    fn answer(&self, saved: &AtomicU64, failure: Option<(u64, String)>) {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_some() {
+            w.failed = failure;
+        }
+        let durable = saved.load(Ordering::SeqCst);
+        let later = w.requests.split_off(&durable.saturating_add(1));
+        for tx in std::mem::replace(&mut w.requests, later)
+            .into_values()
+            .flatten()
+        {
+            let _ = tx.send(Ok(()));
+        }
+        if let Some((upto, why)) = w.failed.clone() {
+            let later = w.requests.split_off(&upto.saturating_add(1));
+            for tx in std::mem::replace(&mut w.requests, later)
+                .into_values()
+                .flatten()
+            {
+                let _ = tx.send(Err(why.clone()));
+            }
         }
     }
 }
@@ -419,6 +456,7 @@ impl Gateway {
             Ok(c) => {
                 if whole {
                     p.saved.fetch_max(target, Ordering::SeqCst);
+                    p.committer.answer(&p.saved, None);
                 }
                 p.note(|s| s.last_snapshot = Some(c.to_string()));
             }
@@ -502,7 +540,6 @@ impl Gateway {
             return Ok(());
         }
         let c = &p.committer;
-        let mut rx = c.done.subscribe();
         c.started.call_once(|| {
             let gw = self.clone();
             let runtime = tokio::runtime::Handle::current();
@@ -510,12 +547,26 @@ impl Gateway {
                 .name("podstack-journal".into())
                 .spawn(move || gw.run_committer(&runtime));
             if let Err(e) = spawned {
-                c.done.send_replace(Some((
-                    u64::MAX,
-                    format!("cannot start the journal thread: {e}"),
-                )));
+                let why = format!("cannot start the journal thread: {e}");
+                c.answer(&p.saved, Some((u64::MAX, why)));
             }
         });
+        let answered = {
+            let mut w = c.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            // Under the lock that `answer` takes after `saved` advances: either this sees
+            // the new value, or `answer` sees this request.
+            if p.saved.load(Ordering::SeqCst) >= generation {
+                return Ok(());
+            }
+            if let Some((upto, why)) = &w.failed
+                && *upto >= generation
+            {
+                return Err(StateError::store(why.clone()));
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            w.requests.entry(generation).or_default().push(tx);
+            rx
+        };
         {
             let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
             requested.generation = requested.generation.max(generation);
@@ -523,20 +574,10 @@ impl Gateway {
                 c.wake.notify_one();
             }
         }
-        loop {
-            {
-                let failed = rx.borrow_and_update();
-                if p.saved.load(Ordering::SeqCst) >= generation {
-                    return Ok(());
-                }
-                if let Some((upto, why)) = &*failed
-                    && *upto >= generation
-                {
-                    return Err(StateError::store(why.clone()));
-                }
-            }
-            rx.changed().await.map_err(task_error)?;
-        }
+        answered
+            .await
+            .map_err(task_error)?
+            .map_err(StateError::store)
     }
 
     /// The committer thread: appends while requests wait, one append after another; starts
@@ -556,7 +597,7 @@ impl Gateway {
             let target = p.mutations.load(Ordering::SeqCst);
             let answer = || {
                 p.saved.fetch_max(target, Ordering::SeqCst);
-                c.done.send_modify(|_| {});
+                c.answer(&p.saved, None);
             };
             match self.journal_blocking(answer) {
                 Ok(big) => {
@@ -570,7 +611,7 @@ impl Gateway {
                 }
                 Err(e) => {
                     p.note(|s| s.problems.push(format!("journal append failed: {e}")));
-                    c.done.send_replace(Some((target, e.to_string())));
+                    c.answer(&p.saved, Some((target, e.to_string())));
                     // Whoever waits now has been answered; wait for new requests.
                     let mut requested = c.requested.lock().unwrap_or_else(|e| e.into_inner());
                     if requested.generation <= target {
@@ -958,6 +999,41 @@ mod tests {
             .collect();
         assert_eq!(urls.len(), 2, "{urls:?}");
         assert!(urls.iter().any(|u| u.ends_with("/second")), "{urls:?}");
+    }
+
+    #[test]
+    fn an_append_answers_only_the_requests_it_made_durable() {
+        let c = Committer::default();
+        let saved = AtomicU64::new(0);
+        let mut waiting: Vec<_> = (1..=4u64)
+            .map(|generation| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                c.waiting
+                    .lock()
+                    .expect("lock")
+                    .requests
+                    .entry(generation)
+                    .or_default()
+                    .push(tx);
+                rx
+            })
+            .collect();
+        saved.store(2, Ordering::SeqCst);
+        c.answer(&saved, None);
+        assert_eq!(waiting[0].try_recv(), Ok(Ok(())));
+        assert_eq!(waiting[1].try_recv(), Ok(Ok(())));
+        assert!(
+            waiting[2].try_recv().is_err(),
+            "generation 3 is not durable yet"
+        );
+        // A failed append up to generation 3: its request fails, the later one waits on.
+        c.answer(&saved, Some((3, "disk full".into())));
+        assert_eq!(waiting[2].try_recv(), Ok(Err("disk full".into())));
+        assert!(waiting[3].try_recv().is_err());
+        saved.store(4, Ordering::SeqCst);
+        c.answer(&saved, None);
+        assert_eq!(waiting[3].try_recv(), Ok(Ok(())));
+        assert!(c.waiting.lock().expect("lock").requests.is_empty());
     }
 
     #[test]
