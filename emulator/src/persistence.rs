@@ -217,29 +217,33 @@ struct Waiting {
 
 impl Committer {
     /// Answers the requests whose generation is durable now (`saved`, read after the caller
-    /// advanced it), then, after a `failure`, those up to it with the failure.
+    /// advanced it), then, after a new `failure`, those up to it with the failure (requests
+    /// that come later find it in `Waiting::failed` themselves).
     fn answer(&self, saved: &AtomicU64, failure: Option<(u64, String)>) {
         let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if failure.is_some() {
-            w.failed = failure;
-        }
         let durable = saved.load(Ordering::SeqCst);
-        let later = w.requests.split_off(&durable.saturating_add(1));
-        for tx in std::mem::replace(&mut w.requests, later)
-            .into_values()
-            .flatten()
-        {
+        for tx in w.take_upto(durable) {
             let _ = tx.send(Ok(()));
         }
-        if let Some((upto, why)) = w.failed.clone() {
-            let later = w.requests.split_off(&upto.saturating_add(1));
-            for tx in std::mem::replace(&mut w.requests, later)
-                .into_values()
-                .flatten()
-            {
+        if let Some((upto, why)) = failure {
+            for tx in w.take_upto(upto) {
                 let _ = tx.send(Err(why.clone()));
             }
+            w.failed = Some((upto, why));
         }
+    }
+}
+
+impl Waiting {
+    /// Removes the requests waiting for generations up to `generation`.
+    fn take_upto(
+        &mut self,
+        generation: u64,
+    ) -> impl Iterator<Item = tokio::sync::oneshot::Sender<Result<(), String>>> {
+        let later = self.requests.split_off(&generation.saturating_add(1));
+        std::mem::replace(&mut self.requests, later)
+            .into_values()
+            .flatten()
     }
 }
 
