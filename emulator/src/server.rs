@@ -21,8 +21,10 @@ const TIMER_ANCHOR: Duration = Duration::from_secs(1);
 /// Serves `gateway` on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, gateway: Gateway, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    // Stopped however `run` ends, also when its future is dropped.
-    let _anchor = AbortOnDrop(tokio::spawn(anchor_timer()));
+    // Stopped however `run` ends, also when its future is dropped: a `JoinSet` aborts its
+    // tasks when dropped.
+    let mut anchor = tokio::task::JoinSet::new();
+    anchor.spawn(anchor_timer());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -49,15 +51,6 @@ pub async fn run(listener: TcpListener, gateway: Gateway, shutdown: impl Future<
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Keeps a timer pending at all times. hyper arms a 30-second header-read timer for every
