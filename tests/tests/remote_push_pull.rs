@@ -377,18 +377,27 @@ fn a_corrupt_upload_is_refused_and_nothing_stored() {
     assert_eq!(no_token.status, 401);
 }
 
-/// Sends only the head of a request declaring a body of `len` bytes; returns the status.
-fn declared_body_status(port: u16, path: &str, auth: &str, len: u64) -> u16 {
-    use std::io::{Read, Write};
+/// Opens a connection and sends a POST head declaring a body of `len` bytes, then `body`
+/// (which may be shorter: the rest is never sent).
+fn post_declaring(port: u16, path: &str, auth: &str, len: u64, body: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .expect("timeout");
     write!(
         s,
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n\
          Content-Length: {len}\r\nConnection: close\r\n\r\n"
     )
-    .expect("send");
+    .expect("send head");
+    s.write_all(body).expect("send body");
+    s
+}
+
+/// Sends only the head of a request declaring a body of `len` bytes; returns the status.
+fn declared_body_status(port: u16, path: &str, auth: &str, len: u64) -> u16 {
+    use std::io::Read;
+    let mut s = post_declaring(port, path, auth, len, b"");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
     let mut head = [0u8; 12];
     s.read_exact(&mut head).expect("answer");
     String::from_utf8_lossy(&head[9..12])
@@ -655,7 +664,7 @@ fn https_remotes_work_through_a_tls_proxy() {
 /// holder's sender goes away both are answered.
 #[test]
 fn transfers_wait_for_the_memory_budget_and_a_dropped_upload_gives_it_back() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::net::TcpStream;
     use std::time::Duration;
     let dir = tempfile::tempdir().expect("tmp");
@@ -668,16 +677,7 @@ fn transfers_wait_for_the_memory_budget_and_a_dropped_upload_gives_it_back() {
     let r = http(srv.port, "POST", "/v1/packs", &headers, &pack).expect("upload");
     assert_eq!(r.status, 200, "{}", r.text());
     let send = |path: &str, len: usize, body: &[u8]| {
-        let mut s = TcpStream::connect(("127.0.0.1", srv.port)).expect("connect");
-        write!(
-            s,
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {auth}\r\n\
-             Content-Length: {len}\r\nConnection: close\r\n\r\n",
-            srv.port
-        )
-        .expect("send head");
-        s.write_all(body).expect("send body");
-        s
+        post_declaring(srv.port, path, &auth, len as u64, body)
     };
     let unanswered = |s: &mut TcpStream| {
         s.set_read_timeout(Some(Duration::from_millis(1500)))
