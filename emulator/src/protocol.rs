@@ -2,6 +2,9 @@
 //! responses (with `x-amzn-query-error` for query-compatible services such as SQS), and query
 //! protocol (form in, XML out) responses.
 
+pub mod model;
+pub mod models;
+
 use hyper::Response;
 use serde_json::Value;
 
