@@ -23,9 +23,6 @@ use crate::remote::{self, RemoteUrl};
 /// The default endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4566";
 
-/// The services podstack emulates.
-pub const SERVICES: &[&str] = emulator::internal::SERVICES;
-
 /// A snapshot of environment variables (the process's, or a test's).
 #[derive(Clone, Debug, Default)]
 pub struct Env {
@@ -746,14 +743,15 @@ pub fn services_list(list: Vec<String>) -> Result<Option<Vec<String>>> {
     if list.is_empty() {
         return Ok(None);
     }
-    let known: Vec<String> = SERVICES.iter().map(|s| (*s).to_owned()).collect();
+    let names = emulator::registry::names();
+    let known: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
     for s in &list {
         if !known.contains(s) {
             let hint = podstore::closest(s, &known)
                 .map(|c| format!("; did you mean {c:?}?"))
                 .unwrap_or_default();
             return Err(CliError::usage(format!("unknown service {s:?}{hint}"))
-                .hint(format!("podstack emulates {}", SERVICES.join(", "))));
+                .hint(format!("podstack emulates {}", names.join(", "))));
         }
     }
     let mut out = list;

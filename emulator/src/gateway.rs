@@ -1,43 +1,33 @@
 //! The gateway: one handler for every request on the port. It answers the internal
 //! `/_localstack/*` endpoints, derives account and region from the credential, picks the
-//! service (X-Amz-Target, credential scope, host) and hands the request to it.
+//! service from the registry ([`registry::route`]), decodes the request with that protocol's
+//! codec, checks the operation against the model and the service's declared operations, and
+//! calls the service's provider. Errors are rendered once per protocol ([`Wire::error`]).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
+use hyper::http::request::Parts;
 use hyper::{Request, Response};
 use podstore::Store;
+use serde_json::Value;
 
 use crate::auth;
 use crate::body::Body;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::http_util::{Query, percent_decode};
+use crate::http_util::{Query, percent_decode, set_header};
 use crate::ids;
 use crate::internal;
 use crate::persistence::Persistence;
-use crate::protocol;
+use crate::protocol::model::{O, Protocol};
+use crate::protocol::{self, AwsError, AwsResult, Wire};
+use crate::registry::{self, Head, Route, Services};
 use crate::s3::{self, S3};
-use crate::secretsmanager::{self, SecretsManager};
+use crate::service::{Context, Deps, ServiceDef};
 use crate::snapshot::ServiceSnapshot;
-use crate::sqs::{self, Sqs};
-use crate::sts::Sts;
-
-/// The services the gateway can route to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Service {
-    /// Amazon S3.
-    S3,
-    /// Amazon SQS.
-    Sqs,
-    /// AWS Secrets Manager.
-    SecretsManager,
-    /// AWS STS.
-    Sts,
-    /// Another AWS service podstack does not emulate yet (its signing name).
-    Other(&'static str),
-}
+use crate::sqs::Sqs;
 
 /// Cheap-to-clone handle on the emulator's state.
 #[derive(Clone, Debug)]
@@ -49,10 +39,8 @@ pub struct Gateway {
 struct Inner {
     config: Config,
     clock: Clock,
-    s3: S3,
-    sqs: Sqs,
-    secrets: SecretsManager,
-    sts: Sts,
+    store: Store,
+    services: Services,
     persistence: Persistence,
     started: Instant,
 }
@@ -70,16 +58,18 @@ impl Gateway {
             },
         )?;
         let clock = Clock::default();
+        let deps = Deps {
+            store: store.clone(),
+            clock: clock.clone(),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                s3: S3::new(store),
-                sqs: Sqs::new(clock.clone()),
-                secrets: SecretsManager::new(clock.clone()),
-                sts: Sts::new(clock.clone()),
+                services: Services::new(&deps),
                 persistence: Persistence::new(
                     config.persist.clone(),
                     crate::persistence::journal_dir(&config.store_dir),
                 ),
+                store,
                 clock,
                 config,
                 started: Instant::now(),
@@ -99,12 +89,12 @@ impl Gateway {
 
     /// The S3 service.
     pub fn s3(&self) -> &S3 {
-        &self.inner.s3
+        &self.inner.services.s3
     }
 
     /// The SQS service.
     pub fn sqs(&self) -> &Sqs {
-        &self.inner.sqs
+        &self.inner.services.sqs
     }
 
     /// The emulator's clock.
@@ -114,7 +104,7 @@ impl Gateway {
 
     /// The pod store holding bodies and snapshots.
     pub fn store(&self) -> &Store {
-        &self.inner.s3.store
+        &self.inner.store
     }
 
     /// Persistence state.
@@ -122,14 +112,14 @@ impl Gateway {
         &self.inner.persistence
     }
 
-    /// Every service whose state is exported and loaded, in a fixed order.
+    /// Every service whose state is exported and loaded, in the registry's order.
     pub fn services(&self) -> Vec<&dyn ServiceSnapshot> {
-        vec![
-            &self.inner.s3,
-            &self.inner.secrets,
-            &self.inner.sqs,
-            &self.inner.sts,
-        ]
+        self.inner
+            .services
+            .all()
+            .into_iter()
+            .map(|p| p as &dyn ServiceSnapshot)
+            .collect()
     }
 
     /// Handles one request.
@@ -147,18 +137,18 @@ impl Gateway {
         } else {
             let mut effect = Effect::default();
             let resp = self.aws(parts, body, &request_id, &mut effect).await;
-            self.after(resp, &effect).await
+            self.after(resp, &effect, &request_id).await
         };
-        s3::set_header(&mut resp, "x-amz-request-id", &request_id);
-        s3::set_header(&mut resp, "x-amz-id-2", &request_id);
+        set_header(&mut resp, "x-amz-request-id", &request_id);
+        set_header(&mut resp, "x-amz-id-2", &request_id);
         resp
     }
 
     /// Who is calling: derived once per request.
-    fn caller(&self, cred: Option<&auth::Credential>, host: &str) -> Caller {
+    fn context(&self, cred: Option<&auth::Credential>, host: &str, request_id: &str) -> Context {
         let cfg = &self.inner.config;
-        let temporary = cred.and_then(|c| self.inner.sts.identity(&c.access_key));
-        Caller {
+        let temporary = cred.and_then(|c| self.inner.services.sts.identity(&c.access_key));
+        Context {
             account: match (temporary, cred) {
                 (Some(t), _) => t.account,
                 (None, Some(c)) => auth::account_of(&c.access_key, &cfg.default_account),
@@ -172,12 +162,18 @@ impl Gateway {
                 || "AKIAIOSFODNN7EXAMPLE".to_owned(),
                 |c| c.access_key.clone(),
             ),
+            request_id: request_id.to_owned(),
         }
     }
 
     /// Persistence after a request: a successful change bumps the generation; under
     /// ON_REQUEST the answer waits until a snapshot holding the change is durable.
-    async fn after(&self, resp: Response<Body>, effect: &Effect) -> Response<Body> {
+    async fn after(
+        &self,
+        resp: Response<Body>,
+        effect: &Effect,
+        request_id: &str,
+    ) -> Response<Body> {
         if !effect.mutating || resp.status().is_client_error() || resp.status().is_server_error() {
             return resp;
         }
@@ -188,28 +184,30 @@ impl Gateway {
         }
         match self.durable(generation).await {
             Ok(()) => resp,
-            Err(e) => internal::json_error(
-                500,
-                "InternalError",
-                &format!("the change could not be made durable: {e}"),
-            ),
+            Err(e) => {
+                let e = AwsError::client(
+                    "InternalError",
+                    format!("the change could not be made durable: {e}"),
+                )
+                .status(500)
+                .receiver();
+                effect.wire.error(&e, request_id)
+            }
         }
     }
 
     /// Notes the service a request goes to (loading it first under lazy loading) and whether
     /// the operation changes state.
-    fn enter(&self, effect: &mut Effect, service: Service, mutating: bool) {
-        if let Some(name) = service.state_name() {
-            if self.persistence().config.enabled {
-                self.ensure_loaded(name);
-            }
-            effect.mutating = mutating;
+    fn enter(&self, effect: &mut Effect, def: &ServiceDef, mutating: bool) {
+        if self.persistence().config.enabled {
+            self.ensure_loaded(def.name);
         }
+        effect.mutating = mutating;
     }
 
     async fn aws(
         &self,
-        parts: hyper::http::request::Parts,
+        parts: Parts,
         body: Incoming,
         request_id: &str,
         effect: &mut Effect,
@@ -221,279 +219,258 @@ impl Gateway {
             .or(parts.uri.host())
             .unwrap_or_default()
             .to_owned();
-        let caller = self.caller(cred.as_ref(), &host);
-        let scope = cred.as_ref().and_then(|c| c.service.as_deref());
+        let cx = self.context(cred.as_ref(), &host, request_id);
         let target = header("x-amz-target").map(str::to_owned);
-        let mut service = service_of(target.as_deref(), scope, &host);
-        let form = header("content-type")
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-        if target.is_none()
-            && form
-            && parts.method == "POST"
-            && !matches!(service, Service::Other(_))
-        {
-            let bytes = match protocol::read_body(body, 1 << 20).await {
-                Ok(b) => b,
-                Err(e) => return internal::json_error(e.status, &e.code, &e.message),
-            };
-            let mut params = query.0.clone();
-            params.extend(Query::parse(Some(&String::from_utf8_lossy(&bytes))).0);
-            if scope.is_none() {
-                service = service_by_action(&params).unwrap_or(service);
-            }
-            self.enter(effect, service, op_mutates(action_of(&params)));
-            if service != Service::S3 {
-                return self
-                    .query_service(service, &params, &caller, request_id)
-                    .await;
-            }
-            return internal::json_error(
-                400,
-                "InvalidAction",
-                "a form-encoded request must name an Action of a service podstack emulates",
-            );
-        }
-        let op = target.as_deref().map_or_else(
-            || action_of(&query.0),
-            |t| t.rsplit('.').next().unwrap_or(t),
-        );
-        let mutating = match service {
-            Service::S3 => !matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS"),
-            _ => op_mutates(op),
+        let form_body = parts.method == "POST"
+            && header("content-type")
+                .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        let head = Head {
+            target: target.as_deref(),
+            scope: cred.as_ref().and_then(|c| c.service.as_deref()),
+            host: &host,
+            form: form_body || query.has("Action"),
         };
-        self.enter(effect, service, mutating);
-        match service {
-            Service::S3 => {
-                let (bucket, key) = split_s3_path(&host, parts.uri.path());
-                let ctx = s3::Ctx {
-                    method: parts.method.as_str().to_owned(),
-                    bucket,
-                    key,
-                    query,
-                    headers: parts.headers,
-                    account: caller.account,
-                    region: caller.region,
-                    request_id: request_id.to_owned(),
-                    resource: parts.uri.path().to_owned(),
-                };
-                self.inner.s3.handle(ctx, body).await
+        let route = registry::route(&head);
+        effect.wire = match route {
+            Route::Service(def, p) => Wire::of(def, p),
+            Route::ByAction => Wire::unknown(Protocol::Query, None),
+            Route::Unknown(u) => Wire::unknown(u.protocol, u.known),
+        };
+        match route {
+            Route::Unknown(u) => effect.wire.error(&not_emulated(&u), request_id),
+            Route::Service(def, Protocol::RestXml) if *def == s3::SERVICE => {
+                self.s3_request(parts, query, host, body, cx, effect).await
             }
-            Service::Sts => {
-                self.query_service(service, &query.0, &caller, request_id)
+            Route::Service(def, Protocol::Json) => {
+                let op = target
+                    .as_deref()
+                    .and_then(|t| t.split_once('.'))
+                    .map_or("", |(_, o)| o);
+                let wire = effect.wire;
+                let answer = self.json_request(def, op, body, &cx, effect).await;
+                answer.map_or_else(|e| wire.error(&e, request_id), |v| wire.json_ok(&v))
+            }
+            Route::Service(def, Protocol::Query) => {
+                self.query_request(Some(def), query, form_body, body, &cx, effect)
                     .await
             }
-            Service::Sqs if target.is_none() => {
-                self.query_service(service, &query.0, &caller, request_id)
+            Route::ByAction => {
+                self.query_request(None, query, form_body, body, &cx, effect)
                     .await
             }
-            Service::SecretsManager => {
-                let bytes = match protocol::read_body(body, 1 << 20).await {
-                    Ok(b) => b,
-                    Err(e) => return protocol::json_err(&secretsmanager::JSON, &e),
-                };
-                let t = target.as_deref().unwrap_or_default();
-                self.inner.secrets.handle(&caller, t, &bytes)
+            Route::Service(def, protocol) => {
+                let e = AwsError::client(
+                    "NotImplemented",
+                    format!(
+                        "podstack does not speak the {} protocol of {} yet",
+                        protocol.name(),
+                        def.name
+                    ),
+                )
+                .status(501);
+                effect.wire.error(&e, request_id)
             }
-            Service::Sqs => {
-                let bytes = match protocol::read_body(body, 4 << 20).await {
-                    Ok(b) => b,
-                    Err(e) => return protocol::json_err(&sqs::JSON, &e),
-                };
-                let t = target.as_deref().unwrap_or_default();
-                self.inner.sqs.handle_json(&caller, t, &bytes).await
-            }
-            Service::Other(name) => internal::json_error(
-                501,
-                "NotImplemented",
-                &format!("podstack does not emulate the {name} service yet"),
-            ),
         }
     }
 
-    /// Serves a query-protocol request (form parameters with `Action`).
-    async fn query_service(
+    async fn s3_request(
         &self,
-        service: Service,
-        params: &[(String, String)],
-        caller: &Caller,
-        request_id: &str,
+        parts: Parts,
+        query: Query,
+        host: String,
+        body: Incoming,
+        cx: Context,
+        effect: &mut Effect,
     ) -> Response<Body> {
-        match service {
-            Service::Sqs => {
-                self.inner
-                    .sqs
-                    .handle_query(caller, params, request_id)
-                    .await
+        let (bucket, key) = split_s3_path(&host, parts.uri.path());
+        let ctx = s3::Ctx {
+            method: parts.method.as_str().to_owned(),
+            bucket,
+            key,
+            query,
+            headers: parts.headers,
+            account: cx.account,
+            region: cx.region,
+            request_id: cx.request_id,
+            resource: parts.uri.path().to_owned(),
+        };
+        let op = S3::route(&ctx);
+        let def = &s3::SERVICE;
+        let mutating = op.and_then(|o| def.op(o.name())).is_some_and(|o| o.mutates);
+        self.enter(effect, def, mutating);
+        self.inner.services.s3.handle(ctx, op, body).await
+    }
+
+    /// A JSON-protocol request: `X-Amz-Target: <prefix>.<op>` and a JSON body.
+    async fn json_request(
+        &self,
+        def: &'static ServiceDef,
+        op: &str,
+        body: Incoming,
+        cx: &Context,
+        effect: &mut Effect,
+    ) -> AwsResult<Value> {
+        let model_op = def
+            .model_op(op)
+            .ok_or_else(|| unknown_operation(def, op, Protocol::Json))?;
+        let bytes = protocol::read_body(body, def.body_limit).await?;
+        let input = protocol::parse_json(&bytes)?;
+        self.invoke(def, model_op, input, cx, effect).await
+    }
+
+    /// A query-protocol request: parameters from the query string and a form body, with
+    /// `Action`; `def` is `None` when only the action can tell the service.
+    async fn query_request(
+        &self,
+        def: Option<&'static ServiceDef>,
+        query: Query,
+        form_body: bool,
+        body: Incoming,
+        cx: &Context,
+        effect: &mut Effect,
+    ) -> Response<Body> {
+        let rid = cx.request_id.as_str();
+        let limit = def.map_or(1 << 20, |d| d.body_limit);
+        let mut params = query.0;
+        if form_body {
+            match protocol::read_body(body, limit).await {
+                Ok(b) => params.extend(Query::parse(Some(&String::from_utf8_lossy(&b))).0),
+                Err(e) => return effect.wire.error(&e, rid),
             }
-            Service::Sts => self.inner.sts.handle(caller, params, request_id),
-            Service::S3 | Service::SecretsManager | Service::Other(_) => internal::json_error(
-                400,
-                "InvalidAction",
-                "this service does not speak the query protocol",
-            ),
         }
+        let action = params
+            .iter()
+            .find(|(k, _)| k == "Action")
+            .map_or("", |(_, v)| v.as_str())
+            .to_owned();
+        let Some(def) = def.or_else(|| registry::by_action(&action)) else {
+            return effect.wire.error(&no_action_service(&action), rid);
+        };
+        effect.wire = Wire::of(def, Protocol::Query);
+        let wire = effect.wire;
+        let answer = match def.model_op(&action) {
+            None if action.is_empty() => Err(AwsError::client(
+                "MissingAction",
+                "The request must contain the parameter Action.",
+            )),
+            None => Err(unknown_operation(def, &action, Protocol::Query)),
+            Some(op) => self.query_call(def, op, &params, cx, effect).await,
+        };
+        match answer {
+            Ok(xml) => protocol::query_ok(&action, wire.xmlns, &xml, rid),
+            Err(e) => wire.error(&e, rid),
+        }
+    }
+
+    async fn query_call(
+        &self,
+        def: &'static ServiceDef,
+        op: &'static O,
+        params: &[(String, String)],
+        cx: &Context,
+        effect: &mut Effect,
+    ) -> AwsResult<String> {
+        let provider = self.provider(def, op)?;
+        let input = provider.query_input(op, params)?;
+        let output = self.invoke(def, op, input, cx, effect).await?;
+        Ok(provider.query_output(op, &output))
+    }
+
+    fn provider(
+        &self,
+        def: &'static ServiceDef,
+        op: &O,
+    ) -> AwsResult<&dyn crate::service::Provider> {
+        self.inner
+            .services
+            .provider(def)
+            .ok_or_else(|| crate::service::not_implemented(def, op.name))
+    }
+
+    /// Calls an operation of the model: `NotImplemented` unless the service declares it.
+    async fn invoke(
+        &self,
+        def: &'static ServiceDef,
+        op: &'static O,
+        input: Value,
+        cx: &Context,
+        effect: &mut Effect,
+    ) -> AwsResult<Value> {
+        let declared = def
+            .op(op.name)
+            .ok_or_else(|| crate::service::not_implemented(def, op.name))?;
+        let provider = self.provider(def, op)?;
+        self.enter(effect, def, declared.mutates);
+        provider.call(cx, op.name, input).await
     }
 }
 
-/// What a request did, for persistence.
-#[derive(Debug, Default)]
+/// What a request did, for persistence, and how to answer it.
+#[derive(Debug)]
 struct Effect {
     /// Whether the operation changes state.
     mutating: bool,
+    /// The protocol of the answer.
+    wire: Wire,
 }
 
-/// The `Action` of query-protocol parameters.
-fn action_of(params: &[(String, String)]) -> &str {
-    params
-        .iter()
-        .find(|(k, _)| k == "Action")
-        .map_or("", |(_, v)| v.as_str())
-}
-
-/// Whether an operation changes state (anything but Get*, List*, Describe*, BatchGet*;
-/// ReceiveMessage counts: it changes receive counts and visibility).
-fn op_mutates(op: &str) -> bool {
-    !["Get", "List", "Describe", "BatchGet"]
-        .iter()
-        .any(|p| op.starts_with(p))
-}
-
-impl Service {
-    /// The name of the service's part of the state tree, for services that have one.
-    pub fn state_name(self) -> Option<&'static str> {
-        match self {
-            Self::S3 => Some("s3"),
-            Self::Sqs => Some("sqs"),
-            Self::SecretsManager => Some("secretsmanager"),
-            Self::Sts => Some("sts"),
-            Self::Other(_) => None,
-        }
-    }
-}
-
-/// The caller of a request, as every service needs it.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// Account derived from the access key.
-    pub account: String,
-    /// Region from the credential scope.
-    pub region: String,
-    /// `Host` header.
-    pub host: String,
-    /// Access key id.
-    pub access_key: String,
-}
-
-#[cfg(test)]
-impl Caller {
-    /// A caller with the test access key, talking to `localhost:4566`.
-    pub fn test(account: &str, region: &str) -> Self {
+impl Default for Effect {
+    fn default() -> Self {
         Self {
-            account: account.into(),
-            region: region.into(),
-            host: "localhost:4566".into(),
-            access_key: "test".into(),
+            mutating: false,
+            wire: Wire::unknown(Protocol::Json, None),
         }
     }
 }
 
-/// Picks the service of a request.
-pub fn service_of(target: Option<&str>, scope: Option<&str>, host: &str) -> Service {
-    const TARGETS: &[(&str, &str)] = &[
-        ("AmazonSQS", "sqs"),
-        ("secretsmanager", "secretsmanager"),
-        ("DynamoDB", "dynamodb"),
-        ("AmazonSSM", "ssm"),
-        ("TrentService", "kms"),
-        ("Logs_", "logs"),
-        ("AWSEvents", "events"),
-        ("Kinesis_", "kinesis"),
-    ];
-    if target.is_some_and(|t| t.starts_with("AmazonSQS.")) {
-        return Service::Sqs;
-    }
-    if target.is_some_and(|t| t.starts_with("secretsmanager.")) {
-        return Service::SecretsManager;
-    }
-    if let Some(t) = target {
-        return TARGETS
-            .iter()
-            .find(|(p, _)| t.starts_with(p))
-            .map_or(Service::Other("unknown"), |(_, s)| Service::Other(s));
-    }
-    const KNOWN: &[&str] = &[
-        "sqs",
-        "sts",
-        "secretsmanager",
-        "dynamodb",
-        "sns",
-        "ssm",
-        "kms",
-        "iam",
-        "lambda",
-    ];
-    match (target, scope) {
-        (None, Some("sqs")) => return Service::Sqs,
-        (None, Some("sts")) => return Service::Sts,
-        _ => {}
-    }
-    match scope {
-        Some("s3") => return Service::S3,
-        Some(s) => {
-            return KNOWN
-                .iter()
-                .find(|k| **k == s)
-                .map_or(Service::Other("unknown"), |k| Service::Other(k));
-        }
-        None => {}
-    }
-    let first = host.split('.').next().unwrap_or_default();
-    if host.contains('.')
-        && let Some(k) = KNOWN.iter().find(|k| **k == first)
-    {
-        return match *k {
-            "sqs" => Service::Sqs,
-            "sts" => Service::Sts,
-            "secretsmanager" => Service::SecretsManager,
-            _ => Service::Other(k),
-        };
-    }
-    Service::S3
+/// A request for a service podstack does not emulate.
+fn not_emulated(u: &registry::Unknown<'_>) -> AwsError {
+    AwsError::client(
+        "NotImplemented",
+        format!(
+            "podstack does not emulate {} yet; it emulates {}",
+            u.describe(),
+            registry::names().join(", ")
+        ),
+    )
+    .status(501)
 }
 
-/// The service of an unsigned query-protocol request, from its `Action`.
-fn service_by_action(params: &[(String, String)]) -> Option<Service> {
-    const SQS: &[&str] = &[
-        "CreateQueue",
-        "GetQueueUrl",
-        "ListQueues",
-        "DeleteQueue",
-        "GetQueueAttributes",
-        "SetQueueAttributes",
-        "SendMessage",
-        "SendMessageBatch",
-        "ReceiveMessage",
-        "DeleteMessage",
-        "DeleteMessageBatch",
-        "ChangeMessageVisibility",
-        "ChangeMessageVisibilityBatch",
-        "PurgeQueue",
-        "TagQueue",
-        "UntagQueue",
-        "ListQueueTags",
-        "ListDeadLetterSourceQueues",
-    ];
-    const STS: &[&str] = &[
-        "GetCallerIdentity",
-        "AssumeRole",
-        "AssumeRoleWithWebIdentity",
-        "GetSessionToken",
-    ];
-    let action = params.iter().find(|(k, _)| k == "Action")?.1.as_str();
-    if SQS.contains(&action) {
-        return Some(Service::Sqs);
+/// An operation the service's model does not have: AWS's code for each protocol.
+fn unknown_operation(def: &ServiceDef, op: &str, protocol: Protocol) -> AwsError {
+    match protocol {
+        Protocol::Query | Protocol::Ec2 => AwsError::client(
+            "InvalidAction",
+            format!(
+                "The action {op} is not valid for this web service ({}).",
+                def.full_name()
+            ),
+        ),
+        _ => AwsError::client(
+            "UnknownOperationException",
+            format!(
+                "The operation {op:?} is not an operation of {}.",
+                def.full_name()
+            ),
+        ),
     }
-    STS.contains(&action).then_some(Service::Sts)
+}
+
+/// A form request whose action belongs to no emulated service.
+fn no_action_service(action: &str) -> AwsError {
+    if action.is_empty() {
+        return AwsError::client(
+            "MissingAction",
+            "The request must contain the parameter Action.",
+        );
+    }
+    AwsError::client(
+        "InvalidAction",
+        format!(
+            "The action {action} is not valid for any service podstack emulates ({}).",
+            registry::names().join(", ")
+        ),
+    )
 }
 
 /// Splits an S3 request into (bucket, key): the bucket comes from a virtual host or the first
@@ -519,39 +496,6 @@ pub fn split_s3_path(host: &str, raw_path: &str) -> (Option<String>, Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn services_by_target_scope_and_host() {
-        let table = [
-            (
-                service_of(Some("AmazonSQS.SendMessage"), Some("sqs"), "x"),
-                Service::Sqs,
-            ),
-            (
-                service_of(
-                    Some("secretsmanager.GetSecretValue"),
-                    Some("secretsmanager"),
-                    "x",
-                ),
-                Service::SecretsManager,
-            ),
-            (
-                service_of(Some("DynamoDB_20120810.GetItem"), Some("dynamodb"), "x"),
-                Service::Other("dynamodb"),
-            ),
-            (service_of(None, Some("s3"), "localhost:4566"), Service::S3),
-            (service_of(None, Some("sts"), "localhost"), Service::Sts),
-            (service_of(None, Some("sqs"), "localhost"), Service::Sqs),
-            (
-                service_of(None, None, "sqs.us-east-1.localhost.localstack.cloud:4566"),
-                Service::Sqs,
-            ),
-            (service_of(None, None, "127.0.0.1:4566"), Service::S3),
-        ];
-        for (i, (got, want)) in table.into_iter().enumerate() {
-            assert_eq!(got, want, "row {i}");
-        }
-    }
 
     #[test]
     fn s3_paths() {

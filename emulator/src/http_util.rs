@@ -165,6 +165,16 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Sets a header when the value is valid (invalid values are dropped, never a panic).
+pub fn set_header(r: &mut hyper::Response<crate::body::Body>, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        hyper::header::HeaderName::from_bytes(name.as_bytes()),
+        hyper::header::HeaderValue::from_bytes(value.as_bytes()),
+    ) {
+        r.headers_mut().insert(n, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

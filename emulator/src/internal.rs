@@ -6,19 +6,16 @@ use serde_json::json;
 
 use crate::body::Body;
 use crate::gateway::Gateway;
-use crate::s3::set_header;
-
-/// Services podstack emulates, with their health state.
-pub const SERVICES: &[&str] = &["s3", "secretsmanager", "sqs", "sts"];
+use crate::http_util::set_header;
 
 /// Handles `/_localstack/*`.
 pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {
     let path = parts.uri.path().trim_end_matches('/');
     match (parts.method.as_str(), path) {
         ("GET" | "HEAD", "/_localstack/health") => {
-            let services: serde_json::Map<String, serde_json::Value> = SERVICES
-                .iter()
-                .map(|s| ((*s).to_owned(), json!("running")))
+            let services: serde_json::Map<String, serde_json::Value> = crate::registry::names()
+                .into_iter()
+                .map(|s| (s.to_owned(), json!("running")))
                 .collect();
             let p = gw.persistence();
             let body = json!({

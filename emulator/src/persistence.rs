@@ -956,7 +956,7 @@ impl Gateway {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::gateway::Caller;
+    use crate::service::Context;
     use serde_json::{Value, json};
 
     /// A gateway saving ON_REQUEST under `dir`, with the state found there restored: a
@@ -975,7 +975,7 @@ mod tests {
     }
 
     async fn sqs(gw: &Gateway, op: &str, input: Value) -> Value {
-        let caller = Caller::test("000000000000", "us-east-1");
+        let caller = Context::test("000000000000", "us-east-1");
         crate::sqs::ops::dispatch(gw.sqs(), &caller, op, input)
             .await
             .unwrap_or_else(|e| panic!("{op}: {e:?}"))

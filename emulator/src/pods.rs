@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::body::Body;
 use crate::gateway::Gateway;
 use crate::http_util::Query;
+use crate::http_util::set_header;
 use crate::internal::{json_error, json_response};
-use crate::s3::set_header;
 use crate::state::{self, StateError};
 
 /// Largest archive accepted by `POST /_localstack/pods` (it is spooled to disk first).

@@ -1,16 +1,21 @@
-//! AWS wire protocols shared by the JSON and query services: error values, JSON 1.0/1.1
-//! responses (with `x-amzn-query-error` for query-compatible services such as SQS), and query
-//! protocol (form in, XML out) responses.
+//! AWS wire protocols: error values, the model tables (`model`, generated into `models`),
+//! the query codec (`query`), XML (`xml`), and one response and error renderer per protocol
+//! ([`Wire`]): JSON 1.0/1.1 (with `x-amzn-query-error` for query-compatible services such as
+//! SQS), query (XML with `ResponseMetadata/RequestId`), REST-XML and REST-JSON.
 
 pub mod model;
 pub mod models;
+pub mod query;
+pub mod xml;
 
 use hyper::Response;
 use serde_json::Value;
 
 use crate::body::Body;
-use crate::s3::set_header;
-use crate::s3::xml::XmlWriter;
+use crate::http_util::set_header;
+use crate::protocol::xml::XmlWriter;
+use crate::service::ServiceDef;
+use model::Protocol;
 
 /// An error of a JSON or query protocol service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +56,12 @@ impl AwsError {
         self
     }
 
+    /// Marks the error as the service's fault (`Receiver`).
+    pub fn receiver(mut self) -> Self {
+        self.sender = false;
+        self
+    }
+
     /// The code clients of the query protocol see.
     pub fn wire_code(&self) -> &str {
         self.query_code.as_deref().unwrap_or(&self.code)
@@ -66,42 +77,117 @@ impl std::fmt::Display for AwsError {
 /// Result of a service operation.
 pub type AwsResult<T = Value> = Result<T, AwsError>;
 
-/// How a service speaks JSON.
+/// How one service answers in one protocol: what the protocol codecs need beside the
+/// output or error itself.
 #[derive(Clone, Copy, Debug)]
-pub struct JsonFlavor {
-    /// `application/x-amz-json-1.0` or `-1.1`.
-    pub content_type: &'static str,
-    /// Namespace prefix of `__type`, e.g. `com.amazonaws.sqs#`.
+pub struct Wire {
+    /// The protocol of the request.
+    pub protocol: Protocol,
+    /// `1.0` or `1.1` (JSON protocol).
+    pub json_version: &'static str,
+    /// Namespace prefix of `__type` in JSON errors, e.g. `com.amazonaws.sqs#`.
     pub type_prefix: &'static str,
-    /// Whether to send `x-amzn-query-error` (awsQueryCompatible services).
+    /// Whether JSON errors carry `x-amzn-query-error` (awsQueryCompatible services).
     pub query_compatible: bool,
+    /// XML namespace of query-protocol answers.
+    pub xmlns: &'static str,
 }
 
-/// A JSON success response.
-pub fn json_ok(flavor: &JsonFlavor, v: &Value) -> Response<Body> {
-    let mut r = Response::new(Body::full(v.to_string()));
-    set_header(&mut r, "content-type", flavor.content_type);
+impl Wire {
+    /// How `def` answers requests in `protocol`.
+    pub fn of(def: &ServiceDef, protocol: Protocol) -> Self {
+        let meta = &def.model.meta;
+        Self {
+            protocol,
+            json_version: meta.json_version.unwrap_or("1.0"),
+            type_prefix: def.error_type_prefix,
+            query_compatible: meta.query_compatible,
+            xmlns: meta.xml_namespace.unwrap_or_default(),
+        }
+    }
+
+    /// How to answer a request for a service podstack does not emulate, in `protocol`
+    /// (`known`: the catalog's entry for it).
+    pub fn unknown(protocol: Protocol, known: Option<&model::Known>) -> Self {
+        Self {
+            protocol,
+            json_version: known.and_then(|k| k.json_version).unwrap_or("1.0"),
+            type_prefix: "",
+            query_compatible: false,
+            xmlns: "https://podstack.dev/doc/unknown/",
+        }
+    }
+
+    /// A JSON-protocol success.
+    pub fn json_ok(&self, v: &Value) -> Response<Body> {
+        let mut r = Response::new(Body::full(v.to_string()));
+        set_header(&mut r, "content-type", self.json_content_type());
+        r
+    }
+
+    fn json_content_type(&self) -> &'static str {
+        if self.json_version == "1.1" {
+            "application/x-amz-json-1.1"
+        } else {
+            "application/x-amz-json-1.0"
+        }
+    }
+
+    /// An error in this protocol's shape: the one error renderer every service uses.
+    pub fn error(&self, e: &AwsError, request_id: &str) -> Response<Body> {
+        let mut r = match self.protocol {
+            Protocol::Json => self.json_error(e),
+            Protocol::Query | Protocol::Ec2 => query_err(self.xmlns, e, request_id),
+            Protocol::RestXml => rest_xml_error(e, request_id),
+            Protocol::RestJson => rest_json_error(e),
+        };
+        *r.status_mut() =
+            hyper::StatusCode::from_u16(e.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+        r
+    }
+
+    fn json_error(&self, e: &AwsError) -> Response<Body> {
+        let body = serde_json::json!({
+            "__type": format!("{}{}", self.type_prefix, e.code),
+            "message": e.message,
+        });
+        let mut r = Response::new(Body::full(body.to_string()));
+        set_header(&mut r, "content-type", self.json_content_type());
+        if self.query_compatible {
+            let fault = if e.sender { "Sender" } else { "Receiver" };
+            set_header(
+                &mut r,
+                "x-amzn-query-error",
+                &format!("{};{fault}", e.wire_code()),
+            );
+        }
+        r
+    }
+}
+
+/// A REST-XML error, as S3 writes it: `<Error><Code/><Message/><RequestId/></Error>`.
+fn rest_xml_error(e: &AwsError, request_id: &str) -> Response<Body> {
+    let mut w = XmlWriter::new();
+    w.open("Error", None);
+    w.elem("Code", e.wire_code());
+    w.elem("Message", &e.message);
+    w.elem("RequestId", request_id);
+    w.close("Error");
+    let mut r = Response::new(Body::full(w.finish()));
+    set_header(&mut r, "content-type", "application/xml");
     r
 }
 
-/// A JSON error response.
-pub fn json_err(flavor: &JsonFlavor, e: &AwsError) -> Response<Body> {
+/// A REST-JSON error: the code in `x-amzn-ErrorType` and in the body.
+fn rest_json_error(e: &AwsError) -> Response<Body> {
     let body = serde_json::json!({
-        "__type": format!("{}{}", flavor.type_prefix, e.code),
+        "Type": if e.sender { "User" } else { "Service" },
+        "__type": e.code,
         "message": e.message,
     });
     let mut r = Response::new(Body::full(body.to_string()));
-    *r.status_mut() =
-        hyper::StatusCode::from_u16(e.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
-    set_header(&mut r, "content-type", flavor.content_type);
-    if flavor.query_compatible {
-        let fault = if e.sender { "Sender" } else { "Receiver" };
-        set_header(
-            &mut r,
-            "x-amzn-query-error",
-            &format!("{};{fault}", e.wire_code()),
-        );
-    }
+    set_header(&mut r, "content-type", "application/json");
+    set_header(&mut r, "x-amzn-ErrorType", &e.code);
     r
 }
 
@@ -122,7 +208,7 @@ pub fn query_ok(action: &str, xmlns: &str, result: &str, request_id: &str) -> Re
 }
 
 /// A query-protocol error.
-pub fn query_err(xmlns: &str, e: &AwsError, request_id: &str) -> Response<Body> {
+fn query_err(xmlns: &str, e: &AwsError, request_id: &str) -> Response<Body> {
     let mut w = XmlWriter::new();
     w.open("ErrorResponse", Some(xmlns));
     w.open("Error", None);
@@ -134,8 +220,6 @@ pub fn query_err(xmlns: &str, e: &AwsError, request_id: &str) -> Response<Body> 
     w.elem("RequestId", request_id);
     w.close("ErrorResponse");
     let mut r = Response::new(Body::full(w.finish()));
-    *r.status_mut() =
-        hyper::StatusCode::from_u16(e.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
     set_header(&mut r, "content-type", "text/xml");
     r
 }

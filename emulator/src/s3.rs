@@ -14,7 +14,6 @@ pub mod output;
 pub mod router;
 pub mod snapshot;
 pub mod state;
-pub mod xml;
 
 use std::sync::RwLock;
 
@@ -24,6 +23,11 @@ use podstore::Store;
 
 use crate::body::Body;
 use crate::http_util::Query;
+pub use crate::http_util::set_header;
+use crate::protocol::AwsResult;
+pub use crate::protocol::xml;
+use crate::registry::Build;
+use crate::service::{BoxFuture, Context, Deps, Provider, ServiceDef, read, write};
 use error::{S3Error, S3Result, codes};
 use router::Op;
 use state::S3State;
@@ -68,6 +72,84 @@ impl Ctx {
     }
 }
 
+/// S3 in the registry. Its requests go through [`S3::handle`], which streams bodies, rather
+/// than through [`Provider::call`].
+pub static SERVICE: ServiceDef = ServiceDef {
+    name: "s3",
+    model: &crate::protocol::models::s3::MODEL,
+    body_limit: 1 << 20,
+    error_type_prefix: "",
+    ops: &[
+        write("AbortMultipartUpload"),
+        write("CompleteMultipartUpload"),
+        write("CopyObject"),
+        write("CreateBucket"),
+        write("CreateMultipartUpload"),
+        write("DeleteBucket"),
+        write("DeleteBucketCors"),
+        write("DeleteBucketLifecycle"),
+        write("DeleteBucketPolicy"),
+        write("DeleteBucketTagging"),
+        write("DeleteObject"),
+        write("DeleteObjectTagging"),
+        write("DeleteObjects"),
+        read("GetBucketCors"),
+        read("GetBucketLifecycleConfiguration"),
+        read("GetBucketLocation"),
+        read("GetBucketNotificationConfiguration"),
+        read("GetBucketPolicy"),
+        read("GetBucketTagging"),
+        read("GetBucketVersioning"),
+        read("GetObject"),
+        read("GetObjectAttributes"),
+        read("GetObjectTagging"),
+        read("HeadBucket"),
+        read("HeadObject"),
+        read("ListBuckets"),
+        read("ListMultipartUploads"),
+        read("ListObjectVersions"),
+        read("ListObjects"),
+        read("ListObjectsV2"),
+        read("ListParts"),
+        write("PutBucketCors"),
+        write("PutBucketLifecycleConfiguration"),
+        write("PutBucketNotificationConfiguration"),
+        write("PutBucketPolicy"),
+        write("PutBucketTagging"),
+        write("PutBucketVersioning"),
+        write("PutObject"),
+        write("PutObjectTagging"),
+        write("UploadPart"),
+        write("UploadPartCopy"),
+    ],
+};
+
+impl Build for S3 {
+    const DEF: &'static ServiceDef = &SERVICE;
+
+    fn build(deps: &Deps) -> Self {
+        Self::new(deps.store.clone())
+    }
+}
+
+impl Provider for S3 {
+    fn def(&self) -> &'static ServiceDef {
+        &SERVICE
+    }
+
+    /// S3 has no operation in the JSON shape: [`S3::handle`] serves all of them.
+    fn call<'a>(
+        &'a self,
+        _cx: &'a Context,
+        op: &'a str,
+        _input: serde_json::Value,
+    ) -> BoxFuture<'a, AwsResult<serde_json::Value>> {
+        Box::pin(std::future::ready(Err(crate::service::not_implemented(
+            &SERVICE, op,
+        ))))
+    }
+}
+
 /// The S3 service: its state and the store holding bodies.
 #[derive(Debug)]
 pub struct S3 {
@@ -107,24 +189,34 @@ impl S3 {
         std::mem::replace(&mut *self.write(), state)
     }
 
-    /// Handles one request; errors become S3 XML error responses.
-    pub async fn handle(&self, ctx: Ctx, body: Incoming) -> Response<Body> {
-        match self.dispatch(&ctx, body).await {
-            Ok(r) => r,
-            Err(e) => error_response(&ctx, &e),
-        }
-    }
-
-    async fn dispatch(&self, ctx: &Ctx, body: Incoming) -> S3Result<Response<Body>> {
+    /// The operation of a request (pure: see [`router`]).
+    pub fn route(ctx: &Ctx) -> Option<Op> {
         let copy = ctx.header("x-amz-copy-source").is_some();
-        let op = router::route(
+        router::route(
             &ctx.method,
             ctx.bucket.as_deref(),
             ctx.key.as_deref(),
             &ctx.query,
             copy,
         )
-        .ok_or_else(|| codes::method_not_allowed(&ctx.method))?;
+    }
+
+    /// Handles one request routed to `op` (`None`: the method does not apply to the
+    /// resource); errors become S3 XML error responses.
+    pub async fn handle(&self, ctx: Ctx, op: Option<Op>, body: Incoming) -> Response<Body> {
+        match self.dispatch(&ctx, op, body).await {
+            Ok(r) => r,
+            Err(e) => error_response(&ctx, &e),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        ctx: &Ctx,
+        op: Option<Op>,
+        body: Incoming,
+    ) -> S3Result<Response<Body>> {
+        let op = op.ok_or_else(|| codes::method_not_allowed(&ctx.method))?;
         if ctx.key.as_ref().is_some_and(|k| k.len() > 1024) {
             return Err(codes::key_too_long());
         }
@@ -196,16 +288,6 @@ pub fn empty(status: u16) -> Response<Body> {
     let mut r = Response::new(Body::Empty);
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     r
-}
-
-/// Sets a header when the value is valid (invalid values are dropped, never a panic).
-pub fn set_header(r: &mut Response<Body>, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (
-        hyper::header::HeaderName::from_bytes(name.as_bytes()),
-        hyper::header::HeaderValue::from_bytes(value.as_bytes()),
-    ) {
-        r.headers_mut().insert(n, v);
-    }
 }
 
 /// Renders an error; HEAD responses carry no body.
@@ -312,7 +394,8 @@ mod tests {
             testutil::body_text(r),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <Error><Code>NotImplemented</Code>\
-             <Message>The operation GetBucketAcl is not implemented by podstack</Message>\
+             <Message>The operation GetBucketAcl of Amazon Simple Storage Service (s3) is not \
+             implemented by podstack yet</Message>\
              <Resource>/bkt</Resource><RequestId>req-1</RequestId><HostId>req-1</HostId></Error>"
         );
         // HEAD: status only, no body; delete markers are flagged in headers.

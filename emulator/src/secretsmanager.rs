@@ -7,21 +7,40 @@ pub mod snapshot;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 
-use hyper::Response;
 use serde_json::{Value, json};
 
-use crate::body::Body;
 use crate::checksum::{b64, b64_decode};
 use crate::clock::Clock;
-use crate::gateway::Caller;
 use crate::ids;
-use crate::protocol::{self, AwsError, AwsResult, JsonFlavor, bool_of, int_of, str_of};
+use crate::protocol::{AwsError, AwsResult, bool_of, int_of, str_of};
+use crate::registry::Build;
+use crate::service::{BoxFuture, Context, Deps, Provider, ServiceDef, read, write};
 
-/// How Secrets Manager speaks JSON.
-pub const JSON: JsonFlavor = JsonFlavor {
-    content_type: "application/x-amz-json-1.1",
-    type_prefix: "",
-    query_compatible: false,
+/// Secrets Manager in the registry.
+pub static SERVICE: ServiceDef = ServiceDef {
+    name: "secretsmanager",
+    model: &crate::protocol::models::secretsmanager::MODEL,
+    body_limit: 1 << 20,
+    error_type_prefix: "",
+    ops: &[
+        read("BatchGetSecretValue"),
+        write("CreateSecret"),
+        write("DeleteResourcePolicy"),
+        write("DeleteSecret"),
+        read("DescribeSecret"),
+        read("GetRandomPassword"),
+        read("GetResourcePolicy"),
+        read("GetSecretValue"),
+        read("ListSecretVersionIds"),
+        read("ListSecrets"),
+        write("PutResourcePolicy"),
+        write("PutSecretValue"),
+        write("RestoreSecret"),
+        write("TagResource"),
+        write("UntagResource"),
+        write("UpdateSecret"),
+        write("UpdateSecretVersionStage"),
+    ],
 };
 
 const CURRENT: &str = "AWSCURRENT";
@@ -85,7 +104,7 @@ pub struct SecretsManager {
 }
 
 /// Runs one operation on the secrets of the caller's account and region.
-fn run(secrets: &mut Secrets, c: &Caller, op: &str, input: &Value, now: i64) -> AwsResult {
+fn run(secrets: &mut Secrets, c: &Context, op: &str, input: &Value, now: i64) -> AwsResult {
     match op {
         "CreateSecret" => create(secrets, c, input, now),
         "GetSecretValue" => get_value(secrets, input, now),
@@ -112,10 +131,25 @@ fn run(secrets: &mut Secrets, c: &Caller, op: &str, input: &Value, now: i64) -> 
             s.policy = None;
             json!({"ARN": s.arn, "Name": s.name})
         }),
-        other => Err(AwsError::client(
-            "UnsupportedOperation",
-            format!("podstack does not implement the Secrets Manager operation {other}"),
-        )),
+        other => Err(crate::service::not_implemented(&SERVICE, other)),
+    }
+}
+
+impl Build for SecretsManager {
+    const DEF: &'static ServiceDef = &SERVICE;
+
+    fn build(deps: &Deps) -> Self {
+        Self::new(deps.clock.clone())
+    }
+}
+
+impl Provider for SecretsManager {
+    fn def(&self) -> &'static ServiceDef {
+        &SERVICE
+    }
+
+    fn call<'a>(&'a self, cx: &'a Context, op: &'a str, input: Value) -> BoxFuture<'a, AwsResult> {
+        Box::pin(std::future::ready(self.dispatch(cx, op, &input)))
     }
 }
 
@@ -162,17 +196,7 @@ impl SecretsManager {
         std::mem::replace(&mut *live, state)
     }
 
-    /// Handles `X-Amz-Target: secretsmanager.<Op>`.
-    pub fn handle(&self, caller: &Caller, target: &str, body: &[u8]) -> Response<Body> {
-        let op = target.strip_prefix("secretsmanager.").unwrap_or(target);
-        let result = protocol::parse_json(body).and_then(|input| self.dispatch(caller, op, &input));
-        match result {
-            Ok(v) => protocol::json_ok(&JSON, &v),
-            Err(e) => protocol::json_err(&JSON, &e),
-        }
-    }
-
-    fn dispatch(&self, c: &Caller, op: &str, input: &Value) -> AwsResult {
+    fn dispatch(&self, c: &Context, op: &str, input: &Value) -> AwsResult {
         if op == "GetRandomPassword" {
             return random_password(input);
         }
@@ -387,7 +411,7 @@ fn prune_versions(s: &mut Secret) {
     }
 }
 
-fn create(secrets: &mut Secrets, c: &Caller, input: &Value, now: i64) -> AwsResult {
+fn create(secrets: &mut Secrets, c: &Context, input: &Value, now: i64) -> AwsResult {
     let name = str_of(input, "Name").ok_or_else(|| param("You must provide a Name."))?;
     if name.is_empty()
         || name.len() > 512
@@ -890,8 +914,8 @@ fn random_password(input: &Value) -> AwsResult {
 mod tests {
     use super::*;
 
-    fn caller() -> Caller {
-        Caller::test("000000000000", "us-east-1")
+    fn caller() -> Context {
+        Context::test("000000000000", "us-east-1")
     }
 
     fn call(sm: &SecretsManager, op: &str, v: Value) -> AwsResult {

@@ -11,24 +11,45 @@ pub mod snapshot;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use hyper::Response;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::body::Body;
 use crate::clock::Clock;
-use crate::protocol::{self, AwsError, JsonFlavor};
+use crate::protocol::model::O;
+use crate::protocol::{AwsError, AwsResult};
+use crate::registry::Build;
+use crate::service::{BoxFuture, Deps, Provider, ServiceDef, read, write};
 use queue::{Queue, QueueKey};
 
-/// How SQS speaks JSON.
-pub const JSON: JsonFlavor = JsonFlavor {
-    content_type: "application/x-amz-json-1.0",
-    type_prefix: "com.amazonaws.sqs#",
-    query_compatible: true,
+/// SQS in the registry.
+pub static SERVICE: ServiceDef = ServiceDef {
+    name: "sqs",
+    model: &crate::protocol::models::sqs::MODEL,
+    body_limit: 4 << 20,
+    error_type_prefix: "com.amazonaws.sqs#",
+    ops: &[
+        write("ChangeMessageVisibility"),
+        write("ChangeMessageVisibilityBatch"),
+        write("CreateQueue"),
+        write("DeleteMessage"),
+        write("DeleteMessageBatch"),
+        write("DeleteQueue"),
+        read("GetQueueAttributes"),
+        read("GetQueueUrl"),
+        read("ListDeadLetterSourceQueues"),
+        read("ListMessageMoveTasks"),
+        read("ListQueueTags"),
+        read("ListQueues"),
+        write("PurgeQueue"),
+        write("ReceiveMessage"),
+        write("SendMessage"),
+        write("SendMessageBatch"),
+        write("SetQueueAttributes"),
+        write("StartMessageMoveTask"),
+        write("TagQueue"),
+        write("UntagQueue"),
+    ],
 };
-
-/// The query protocol namespace.
-pub const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
 
 /// The SQS service.
 #[derive(Debug, Default)]
@@ -44,7 +65,7 @@ pub struct Sqs {
 }
 
 /// Who is calling and from where (account, region, host for queue URLs, access key).
-pub type Call = crate::gateway::Caller;
+pub type Call = crate::service::Context;
 
 impl Sqs {
     /// An empty SQS using `clock`.
@@ -102,37 +123,31 @@ impl Sqs {
         waiting.values().for_each(|n| n.notify_waiters());
         old
     }
+}
 
-    /// Handles a JSON-protocol request (`X-Amz-Target: AmazonSQS.<Op>`).
-    pub async fn handle_json(&self, call: &Call, target: &str, body: &[u8]) -> Response<Body> {
-        let op = target.strip_prefix("AmazonSQS.").unwrap_or(target);
-        let result = match protocol::parse_json(body) {
-            Ok(input) => ops::dispatch(self, call, op, input).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(v) => protocol::json_ok(&JSON, &v),
-            Err(e) => protocol::json_err(&JSON, &e),
-        }
+impl Build for Sqs {
+    const DEF: &'static ServiceDef = &SERVICE;
+
+    fn build(deps: &Deps) -> Self {
+        Self::new(deps.clock.clone())
+    }
+}
+
+impl Provider for Sqs {
+    fn def(&self) -> &'static ServiceDef {
+        &SERVICE
     }
 
-    /// Handles a query-protocol request (form parameters with `Action`).
-    pub async fn handle_query(
-        &self,
-        call: &Call,
-        params: &[(String, String)],
-        request_id: &str,
-    ) -> Response<Body> {
-        let action = params
-            .iter()
-            .find(|(k, _)| k == "Action")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let input = query::to_json(params);
-        match ops::dispatch(self, call, &action, input).await {
-            Ok(v) => protocol::query_ok(&action, XMLNS, &query::to_xml(&action, &v), request_id),
-            Err(e) => protocol::query_err(XMLNS, &e, request_id),
-        }
+    fn call<'a>(&'a self, cx: &'a Call, op: &'a str, input: Value) -> BoxFuture<'a, AwsResult> {
+        Box::pin(ops::dispatch(self, cx, op, input))
+    }
+
+    fn query_input(&self, _op: &O, params: &[(String, String)]) -> AwsResult {
+        Ok(query::to_json(params))
+    }
+
+    fn query_output(&self, op: &O, output: &Value) -> String {
+        query::to_xml(op.name, output)
     }
 }
 
@@ -220,7 +235,7 @@ mod tests {
     use super::*;
 
     fn call() -> Call {
-        crate::gateway::Caller::test("000000000000", "us-east-1")
+        crate::service::Context::test("000000000000", "us-east-1")
     }
 
     #[test]

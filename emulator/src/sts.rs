@@ -7,18 +7,28 @@ pub mod snapshot;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use hyper::Response;
+use serde_json::{Value, json};
 
-use crate::body::Body;
 use crate::clock::Clock;
-use crate::gateway::Caller;
-use crate::http_util::iso8601_ms;
 use crate::ids;
-use crate::protocol::{self, AwsError, AwsResult};
-use crate::s3::xml::XmlWriter;
+use crate::protocol::{AwsError, AwsResult, int_of, str_of};
+use crate::registry::Build;
+use crate::service::{BoxFuture, Context, Deps, Provider, ServiceDef, read, write};
 
-/// The query protocol namespace.
-pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+/// STS in the registry.
+pub static SERVICE: ServiceDef = ServiceDef {
+    name: "sts",
+    model: &crate::protocol::models::sts::MODEL,
+    body_limit: 1 << 20,
+    error_type_prefix: "",
+    ops: &[
+        write("AssumeRole"),
+        write("AssumeRoleWithSAML"),
+        write("AssumeRoleWithWebIdentity"),
+        read("GetCallerIdentity"),
+        write("GetSessionToken"),
+    ],
+};
 
 /// Who a set of temporary credentials belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +59,22 @@ fn validation(msg: impl Into<String>) -> AwsError {
     AwsError::client("ValidationError", msg)
 }
 
-fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    p.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str())
+impl Build for Sts {
+    const DEF: &'static ServiceDef = &SERVICE;
+
+    fn build(deps: &Deps) -> Self {
+        Self::new(deps.clock.clone())
+    }
+}
+
+impl Provider for Sts {
+    fn def(&self) -> &'static ServiceDef {
+        &SERVICE
+    }
+
+    fn call<'a>(&'a self, cx: &'a Context, op: &'a str, input: Value) -> BoxFuture<'a, AwsResult> {
+        Box::pin(std::future::ready(self.dispatch(cx, op, &input)))
+    }
 }
 
 impl Sts {
@@ -94,36 +118,19 @@ impl Sts {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Handles a query-protocol request.
-    pub fn handle(
-        &self,
-        caller: &Caller,
-        params: &[(String, String)],
-        request_id: &str,
-    ) -> Response<Body> {
-        let action = param(params, "Action").unwrap_or_default().to_owned();
-        match self.dispatch(caller, &action, params) {
-            Ok(xml) => protocol::query_ok(&action, XMLNS, &xml, request_id),
-            Err(e) => protocol::query_err(XMLNS, &e, request_id),
-        }
-    }
-
-    fn dispatch(&self, c: &Caller, action: &str, p: &[(String, String)]) -> AwsResult<String> {
-        match action {
+    /// Runs one operation (input and output in the model's JSON shape).
+    pub fn dispatch(&self, c: &Context, op: &str, input: &Value) -> AwsResult {
+        match op {
             "GetCallerIdentity" => Ok(self.caller_identity(c)),
             "AssumeRole" | "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML" => {
-                self.assume_role(p)
+                self.assume_role(input)
             }
-            "GetSessionToken" => self.session_token(c, p),
-            "" => Err(AwsError::client("MissingAction", "Missing Action")),
-            other => Err(AwsError::client(
-                "InvalidAction",
-                format!("podstack does not implement the STS action {other}"),
-            )),
+            "GetSessionToken" => self.session_token(c, input),
+            other => Err(crate::service::not_implemented(&SERVICE, other)),
         }
     }
 
-    fn caller_identity(&self, c: &Caller) -> String {
+    fn caller_identity(&self, c: &Context) -> Value {
         let (arn, user) = match self.identity(&c.access_key) {
             Some(i) => (i.arn, i.user_id),
             None => (
@@ -131,42 +138,38 @@ impl Sts {
                 c.access_key.clone(),
             ),
         };
-        let mut w = XmlWriter::default();
-        w.elem("Arn", &arn);
-        w.elem("UserId", &user);
-        w.elem("Account", &c.account);
-        w.finish()
+        json!({"Arn": arn, "UserId": user, "Account": c.account})
     }
 
-    fn duration(p: &[(String, String)], default: i64, max: i64) -> AwsResult<i64> {
-        match param(p, "DurationSeconds") {
+    fn duration(input: &Value, default: i64, max: i64) -> AwsResult<i64> {
+        match int_of(input, "DurationSeconds")? {
             None => Ok(default),
-            Some(d) => d
-                .parse::<i64>()
-                .ok()
-                .filter(|d| (900..=max).contains(d))
-                .ok_or_else(|| validation(format!("1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and {max}"))),
+            Some(d) if (900..=max).contains(&d) => Ok(d),
+            Some(d) => Err(validation(format!(
+                "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and {max}"
+            ))),
         }
     }
 
-    /// Issues credentials for `identity`, remembering them; returns the `<Credentials>` XML.
-    fn issue(&self, w: &mut XmlWriter, mut identity: Identity, seconds: i64) {
+    /// Issues credentials for `identity`, remembering them; returns the `Credentials` member.
+    fn issue(&self, mut identity: Identity, seconds: i64) -> Value {
         let key = format!("ASIA{}", ids::alnum(16).to_ascii_uppercase());
         identity.expires = self.clock.now_ms() + seconds * 1000;
-        w.open("Credentials", None);
-        w.elem("AccessKeyId", &key);
-        w.elem("SecretAccessKey", &ids::alnum(40));
-        w.elem("SessionToken", &format!("FQoGZXIvYXdzE{}", ids::alnum(300)));
-        w.elem("Expiration", &iso8601_ms(identity.expires));
-        w.close("Credentials");
+        let credentials = json!({
+            "AccessKeyId": key,
+            "SecretAccessKey": ids::alnum(40),
+            "SessionToken": format!("FQoGZXIvYXdzE{}", ids::alnum(300)),
+            "Expiration": identity.expires as f64 / 1000.0,
+        });
         let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
         self.marks().touch(key.clone());
         issued.insert(key, identity);
+        credentials
     }
 
-    fn assume_role(&self, p: &[(String, String)]) -> AwsResult<String> {
-        let role = param(p, "RoleArn").ok_or_else(|| validation("1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null"))?;
-        let session = param(p, "RoleSessionName").unwrap_or("session");
+    fn assume_role(&self, input: &Value) -> AwsResult {
+        let role = str_of(input, "RoleArn").ok_or_else(|| validation("1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null"))?;
+        let session = str_of(input, "RoleSessionName").unwrap_or("session");
         let parts: Vec<&str> = role.split(':').collect();
         let (account, role_name) = match parts.as_slice() {
             ["arn", _, "iam", "", account, res] if crate::config::is_account_id(account) => (
@@ -175,12 +178,10 @@ impl Sts {
             ),
             _ => return Err(validation(format!("{role} is invalid"))),
         };
-        let seconds = Self::duration(p, 3600, 43_200)?;
+        let seconds = Self::duration(input, 3600, 43_200)?;
         let role_id = format!("AROA{}", ids::alnum(17).to_ascii_uppercase());
         let arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}");
-        let mut w = XmlWriter::default();
-        self.issue(
-            &mut w,
+        let credentials = self.issue(
             Identity {
                 account,
                 arn: arn.clone(),
@@ -189,25 +190,22 @@ impl Sts {
             },
             seconds,
         );
-        w.open("AssumedRoleUser", None);
-        w.elem("AssumedRoleId", &format!("{role_id}:{session}"));
-        w.elem("Arn", &arn);
-        w.close("AssumedRoleUser");
-        w.elem("PackedPolicySize", "6");
-        Ok(w.finish())
+        Ok(json!({
+            "Credentials": credentials,
+            "AssumedRoleUser": {"AssumedRoleId": format!("{role_id}:{session}"), "Arn": arn},
+            "PackedPolicySize": 6,
+        }))
     }
 
-    fn session_token(&self, c: &Caller, p: &[(String, String)]) -> AwsResult<String> {
-        let seconds = Self::duration(p, 43_200, 129_600)?;
+    fn session_token(&self, c: &Context, input: &Value) -> AwsResult {
+        let seconds = Self::duration(input, 43_200, 129_600)?;
         let identity = self.identity(&c.access_key).unwrap_or_else(|| Identity {
             account: c.account.clone(),
             arn: format!("arn:aws:iam::{}:root", c.account),
             user_id: c.access_key.clone(),
             expires: 0,
         });
-        let mut w = XmlWriter::default();
-        self.issue(&mut w, identity, seconds);
-        Ok(w.finish())
+        Ok(json!({"Credentials": self.issue(identity, seconds)}))
     }
 }
 
@@ -218,27 +216,17 @@ mod tests {
     #[test]
     fn assumed_role_credentials_map_to_the_role_account() {
         let sts = Sts::default();
-        let caller = Caller::test("000000000000", "us-east-1");
-        let p = vec![
-            (
-                "RoleArn".to_owned(),
-                "arn:aws:iam::111122223333:role/admin".to_owned(),
-            ),
-            ("RoleSessionName".to_owned(), "s1".to_owned()),
-        ];
-        let xml = sts.dispatch(&caller, "AssumeRole", &p).expect("assume");
-        let key = xml
-            .split("<AccessKeyId>")
-            .nth(1)
-            .and_then(|r| r.split('<').next())
-            .expect("key");
+        let caller = Context::test("000000000000", "us-east-1");
+        let p = json!({"RoleArn": "arn:aws:iam::111122223333:role/admin", "RoleSessionName": "s1"});
+        let out = sts.dispatch(&caller, "AssumeRole", &p).expect("assume");
+        let key = out["Credentials"]["AccessKeyId"].as_str().expect("key");
         let id = sts.identity(key).expect("remembered");
         assert_eq!(id.account, "111122223333");
         assert_eq!(id.arn, "arn:aws:sts::111122223333:assumed-role/admin/s1");
         sts.clock.advance(std::time::Duration::from_secs(3601));
         assert!(sts.identity(key).is_none(), "expired");
         assert!(
-            sts.dispatch(&caller, "AssumeRole", &[("RoleArn".into(), "nope".into())])
+            sts.dispatch(&caller, "AssumeRole", &json!({"RoleArn": "nope"}))
                 .is_err()
         );
     }

@@ -307,6 +307,26 @@ impl S {
     }
 }
 
+/// An AWS service podstack may not emulate, as the catalog of every botocore service knows
+/// it: enough to answer its clients `NotImplemented` in their protocol.
+#[derive(Debug)]
+pub struct Known {
+    /// The model's service name (`dynamodb`).
+    pub name: &'static str,
+    /// Full name.
+    pub full_name: &'static str,
+    /// SigV4 signing name.
+    pub signing_name: &'static str,
+    /// Endpoint prefix.
+    pub endpoint_prefix: &'static str,
+    /// `X-Amz-Target` prefix (JSON services).
+    pub target_prefix: Option<&'static str>,
+    /// Its first protocol.
+    pub protocol: Protocol,
+    /// `1.0` or `1.1` (JSON services).
+    pub json_version: Option<&'static str>,
+}
+
 /// A service's model.
 #[derive(Debug)]
 pub struct Model {

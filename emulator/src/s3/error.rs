@@ -214,11 +214,8 @@ pub mod codes {
     }
     /// 501 NotImplemented naming the operation.
     pub fn not_implemented(op: &str) -> S3Error {
-        S3Error::new(
-            "NotImplemented",
-            501,
-            format!("The operation {op} is not implemented by podstack"),
-        )
+        let e = crate::service::not_implemented(&crate::s3::SERVICE, op);
+        S3Error::new("NotImplemented", 501, e.message)
     }
     /// 404 for configuration subresources that were never set.
     pub fn no_such_config(code: &'static str, what: &str, bucket: &str) -> S3Error {

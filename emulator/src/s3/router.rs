@@ -1,14 +1,41 @@
 //! The pure S3 router: (method, bucket, key, query, copy-source header) → [`Op`].
 //!
-//! No I/O and no state: unit-tested as a table. Sub-resources we do not implement route to
-//! [`Op::Unsupported`] with the AWS operation name, answered as `NotImplemented`.
+//! No I/O and no state: unit-tested as a table. Every other operation of the S3 model routes
+//! to [`Op::Unsupported`] with its name, found from the model's HTTP bindings, and is
+//! answered as `NotImplemented`.
 
 use crate::http_util::Query;
+use crate::protocol::model::{Loc, Model, O, op_flags};
 
-/// An S3 operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum Op {
+/// Defines [`Op`] with one variant per implemented operation, named as in the model, and
+/// [`IMPLEMENTED`], the list of their names.
+macro_rules! ops {
+    ($($name:ident),* $(,)?) => {
+        /// An S3 operation.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[allow(missing_docs)]
+        pub enum Op {
+            $($name,)*
+            /// An operation of the model that podstack does not implement (its name).
+            Unsupported(&'static str),
+        }
+
+        impl Op {
+            /// The operation's name in the S3 model.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$name => stringify!($name),)*
+                    Self::Unsupported(name) => name,
+                }
+            }
+        }
+
+        /// The names of the operations with a variant.
+        pub const IMPLEMENTED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+ops! {
     ListBuckets,
     CreateBucket,
     DeleteBucket,
@@ -50,108 +77,56 @@ pub enum Op {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
-    /// A known S3 operation podstack does not implement (its AWS name).
-    Unsupported(&'static str),
 }
 
-/// Bucket sub-resources we do not implement: (query key, GET name, PUT name, DELETE name).
-const UNSUPPORTED_BUCKET: &[(&str, &str, &str, &str)] = &[
-    ("acl", "GetBucketAcl", "PutBucketAcl", "DeleteBucketAcl"),
-    (
-        "website",
-        "GetBucketWebsite",
-        "PutBucketWebsite",
-        "DeleteBucketWebsite",
-    ),
-    (
-        "logging",
-        "GetBucketLogging",
-        "PutBucketLogging",
-        "DeleteBucketLogging",
-    ),
-    (
-        "encryption",
-        "GetBucketEncryption",
-        "PutBucketEncryption",
-        "DeleteBucketEncryption",
-    ),
-    (
-        "replication",
-        "GetBucketReplication",
-        "PutBucketReplication",
-        "DeleteBucketReplication",
-    ),
-    (
-        "ownershipControls",
-        "GetBucketOwnershipControls",
-        "PutBucketOwnershipControls",
-        "DeleteBucketOwnershipControls",
-    ),
-    (
-        "publicAccessBlock",
-        "GetPublicAccessBlock",
-        "PutPublicAccessBlock",
-        "DeletePublicAccessBlock",
-    ),
-    (
-        "accelerate",
-        "GetBucketAccelerateConfiguration",
-        "PutBucketAccelerateConfiguration",
-        "DeleteBucketAccelerateConfiguration",
-    ),
-    (
-        "requestPayment",
-        "GetBucketRequestPayment",
-        "PutBucketRequestPayment",
-        "DeleteBucketRequestPayment",
-    ),
-    (
-        "policyStatus",
-        "GetBucketPolicyStatus",
-        "PutBucketPolicyStatus",
-        "DeleteBucketPolicyStatus",
-    ),
-    (
-        "object-lock",
-        "GetObjectLockConfiguration",
-        "PutObjectLockConfiguration",
-        "DeleteObjectLockConfiguration",
-    ),
-    (
-        "analytics",
-        "GetBucketAnalyticsConfiguration",
-        "PutBucketAnalyticsConfiguration",
-        "DeleteBucketAnalyticsConfiguration",
-    ),
-    (
-        "metrics",
-        "GetBucketMetricsConfiguration",
-        "PutBucketMetricsConfiguration",
-        "DeleteBucketMetricsConfiguration",
-    ),
-    (
-        "inventory",
-        "GetBucketInventoryConfiguration",
-        "PutBucketInventoryConfiguration",
-        "DeleteBucketInventoryConfiguration",
-    ),
-    (
-        "intelligent-tiering",
-        "GetBucketIntelligentTieringConfiguration",
-        "PutBucketIntelligentTieringConfiguration",
-        "DeleteBucketIntelligentTieringConfiguration",
-    ),
-];
+/// The model's operation for a request: the one whose method and path (`/{Bucket}` or
+/// `/{Bucket}/{Key+}`) match and whose literal query keys (`?acl`,
+/// `?select&select-type=2`) are all present, preferring more query keys, then more of its
+/// required query members present (`?analytics&id=` is the Get, not the List), then not
+/// deprecated, then implemented (so that a tie leaves the choice to the table).
+fn model_op(method: &str, object: bool, q: &Query) -> Option<&'static str> {
+    let model = &crate::protocol::models::s3::MODEL;
+    let path = if object {
+        "/{Bucket}/{Key+}"
+    } else {
+        "/{Bucket}"
+    };
+    model
+        .operations
+        .iter()
+        .filter(|o| o.method == method)
+        .filter_map(|o| {
+            let (p, query) = o.uri.split_once('?').unwrap_or((o.uri, ""));
+            let keys: Vec<&str> = query.split('&').filter(|k| !k.is_empty()).collect();
+            let present = keys.iter().all(|k| match k.split_once('=') {
+                Some((k, v)) => q.get(k) == Some(v),
+                None => q.has(k),
+            });
+            (p == path && present).then(|| {
+                let required = required_query(model, o).filter(|k| q.has(k)).count();
+                let current = o.flags & op_flags::DEPRECATED == 0;
+                let ours = IMPLEMENTED.contains(&o.name);
+                ((keys.len(), required, current, ours), o.name)
+            })
+        })
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, name)| name)
+}
 
-/// Object sub-resources we do not implement.
-const UNSUPPORTED_OBJECT: &[(&str, &str, &str)] = &[
-    ("acl", "GetObjectAcl", "PutObjectAcl"),
-    ("retention", "GetObjectRetention", "PutObjectRetention"),
-    ("legal-hold", "GetObjectLegalHold", "PutObjectLegalHold"),
-    ("torrent", "GetObjectTorrent", "GetObjectTorrent"),
-    ("restore", "RestoreObject", "RestoreObject"),
-    ("select", "SelectObjectContent", "SelectObjectContent"),
-];
+/// The query-string names of an operation's required members.
+fn required_query(model: &'static Model, o: &'static O) -> impl Iterator<Item = &'static str> {
+    o.input
+        .into_iter()
+        .flat_map(|i| model.shape(i).members)
+        .filter(|m| m.required && m.loc == Loc::Query)
+        .map(|m| m.wire_name())
+}
+
+/// The model's operation for a request, when the table does not implement it.
+fn unsupported(method: &str, object: bool, q: &Query) -> Option<Op> {
+    let name = model_op(method, object, q)?;
+    (!IMPLEMENTED.contains(&name)).then_some(Op::Unsupported(name))
+}
 
 /// Routes a request. `None` when the method does not apply to the resource.
 pub fn route(
@@ -170,14 +145,8 @@ pub fn route(
 
 fn bucket_op(method: &str, q: &Query) -> Option<Op> {
     use Op::*;
-    for (sub, get, put, delete) in UNSUPPORTED_BUCKET {
-        if q.has(sub) {
-            return Some(Unsupported(match method {
-                "GET" | "HEAD" => get,
-                "PUT" => put,
-                _ => delete,
-            }));
-        }
+    if let Some(op) = unsupported(method, false, q) {
+        return Some(op);
     }
     let pick = |get, put, delete| match method {
         "GET" => Some(get),
@@ -231,10 +200,8 @@ fn bucket_op(method: &str, q: &Query) -> Option<Op> {
 
 fn object_op(method: &str, q: &Query, copy_source: bool) -> Option<Op> {
     use Op::*;
-    for (sub, get, put) in UNSUPPORTED_OBJECT {
-        if q.has(sub) {
-            return Some(Unsupported(if method == "GET" { get } else { put }));
-        }
+    if let Some(op) = unsupported(method, true, q) {
+        return Some(op);
     }
     if q.has("tagging") {
         return match method {
@@ -287,7 +254,8 @@ pub fn bucket_from_host(host: &str) -> Option<String> {
     if let Some(b) = host.strip_suffix(".localhost")
         && !b.contains(".s3")
         && !b.is_empty()
-        && !["sqs", "s3", "sts", "secretsmanager"].contains(&b)
+        && b != "s3"
+        && !crate::registry::is_endpoint_label(b)
     {
         return Some(b.to_owned());
     }

@@ -305,8 +305,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::gateway::Caller;
     use crate::protocol::AwsResult;
+    use crate::service::Context;
     use crate::snapshot::decode::testing::{self, edited, mutations};
     use podstore::{Document, StatePath};
 
@@ -314,8 +314,8 @@ mod tests {
     const B: &str = "111111111111";
     const DAY: i64 = 86_400_000;
 
-    fn caller(account: &str, region: &str) -> Caller {
-        Caller::test(account, region)
+    fn caller(account: &str, region: &str) -> Context {
+        Context::test(account, region)
     }
 
     fn try_call(sm: &SecretsManager, op: &str, input: Value) -> AwsResult {

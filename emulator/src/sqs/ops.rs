@@ -33,15 +33,7 @@ pub async fn dispatch(sqs: &Sqs, call: &Call, op: &str, input: Value) -> AwsResu
         "ListDeadLetterSourceQueues" => dlq_sources(sqs, call, &input),
         "StartMessageMoveTask" => start_move_task(sqs, call, &input),
         "ListMessageMoveTasks" => Ok(json!({"Results": []})),
-        "" => Err(AwsError::client(
-            "MissingAction",
-            "The request must contain an Action.",
-        )),
-        other => Err(AwsError::client(
-            "UnsupportedOperation",
-            format!("podstack does not implement the SQS operation {other}"),
-        )
-        .query("AWS.SimpleQueueService.UnsupportedOperation")),
+        other => Err(crate::service::not_implemented(&super::SERVICE, other)),
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::s3::xml::XmlWriter;
+use crate::protocol::xml::XmlWriter;
 
 #[derive(Debug, Default)]
 struct Tree {

@@ -435,17 +435,17 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
-    use crate::gateway::Caller;
+    use crate::service::Context;
     use crate::snapshot::decode::testing::{self, edited_at as edited, mutations};
 
     const A: &str = "000000000000";
     const B: &str = "111111111111";
 
-    fn caller(account: &str, region: &str) -> Caller {
-        Caller::test(account, region)
+    fn caller(account: &str, region: &str) -> Context {
+        Context::test(account, region)
     }
 
-    async fn call(sqs: &Sqs, c: &Caller, op: &str, input: Value) -> Value {
+    async fn call(sqs: &Sqs, c: &Context, op: &str, input: Value) -> Value {
         super::super::ops::dispatch(sqs, c, op, input)
             .await
             .unwrap_or_else(|e| panic!("{op}: {e:?}"))

@@ -166,27 +166,23 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::gateway::Caller;
+    use crate::service::Context;
     use crate::snapshot::decode::testing::mutations;
 
-    fn caller() -> Caller {
-        Caller::test("000000000000", "us-east-1")
+    fn caller() -> Context {
+        Context::test("000000000000", "us-east-1")
     }
 
     /// Issues credentials for a role of `account` lasting `seconds`; returns the access key.
     fn assume(sts: &Sts, account: &str, seconds: u32) -> String {
-        let p = vec![
-            (
-                "RoleArn".to_owned(),
-                format!("arn:aws:iam::{account}:role/admin"),
-            ),
-            ("RoleSessionName".to_owned(), "s1".to_owned()),
-            ("DurationSeconds".to_owned(), seconds.to_string()),
-        ];
-        let xml = sts.dispatch(&caller(), "AssumeRole", &p).expect("assume");
-        xml.split("<AccessKeyId>")
-            .nth(1)
-            .and_then(|r| r.split('<').next())
+        let p = serde_json::json!({
+            "RoleArn": format!("arn:aws:iam::{account}:role/admin"),
+            "RoleSessionName": "s1",
+            "DurationSeconds": seconds,
+        });
+        let out = sts.dispatch(&caller(), "AssumeRole", &p).expect("assume");
+        out["Credentials"]["AccessKeyId"]
+            .as_str()
             .expect("key")
             .to_owned()
     }
