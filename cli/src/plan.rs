@@ -660,12 +660,12 @@ fn start_plan(a: StartArgs, env: &Env, s: &Settings) -> Result<StartPlan> {
     let listen = a
         .listen
         .as_deref()
-        .map(emulator::config::parse_listen)
+        .map(emulator::parse_listen)
         .transpose()
         .map_err(|e| CliError::usage(e.replace("GATEWAY_LISTEN=", "--listen ")))?;
     let effective = match (listen, env.get("GATEWAY_LISTEN")) {
         (Some(l), _) => l,
-        (None, Some(v)) => emulator::config::parse_listen(&v).map_err(CliError::usage)?,
+        (None, Some(v)) => emulator::parse_listen(&v).map_err(CliError::usage)?,
         (None, None) => std::net::SocketAddr::from(([127, 0, 0, 1], 4566)),
     };
     let mut health_addr = effective;
@@ -743,7 +743,7 @@ pub fn services_list(list: Vec<String>) -> Result<Option<Vec<String>>> {
     if list.is_empty() {
         return Ok(None);
     }
-    let names = emulator::registry::names();
+    let names = emulator::service_names();
     let known: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
     for s in &list {
         if !known.contains(s) {

@@ -34,9 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use emulator::persistence::{LoadStrategy, PersistConfig, SaveStrategy};
-use emulator::s3::state::S3Mark;
-use emulator::{Config, Gateway, state};
+use emulator::internals::{S3Mark, state};
+use emulator::{Config, Gateway, LoadStrategy, PersistConfig, SaveStrategy};
 use podstore::{Commit, CommitOptions, TreeId};
 
 #[path = "support/chunked.rs"]

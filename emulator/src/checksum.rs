@@ -145,6 +145,7 @@ impl Hasher {
 }
 
 /// Checksum of a whole buffer, base64.
+#[cfg(test)]
 pub fn of(a: Algorithm, data: &[u8]) -> String {
     let mut h = Hasher::new(a);
     h.update(data);
@@ -165,6 +166,7 @@ pub fn b64(data: &[u8]) -> String {
 pub use podstore::hex;
 
 /// MD5 as lower-case hex.
+#[cfg(test)]
 pub fn md5_hex(data: &[u8]) -> String {
     hex(&md5::Md5::digest(data))
 }

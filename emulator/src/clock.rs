@@ -23,7 +23,7 @@ struct Inner {
 impl Clock {
     /// Now, in Unix milliseconds.
     pub fn now_ms(&self) -> i64 {
-        crate::http_util::now_ms() + self.inner.offset_ms.load(Ordering::Relaxed)
+        system_ms() + self.inner.offset_ms.load(Ordering::Relaxed)
     }
 
     /// Now, in Unix seconds.
@@ -52,6 +52,14 @@ impl Clock {
             () = changed => {}
         }
     }
+}
+
+/// The system clock in Unix milliseconds: the only place the emulator reads it.
+fn system_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

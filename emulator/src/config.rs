@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::persistence::PersistConfig;
+use crate::persist::persistence::PersistConfig;
 
 /// The account used when a request's access key id is not a 12-digit account id.
 pub const DEFAULT_ACCOUNT: &str = "000000000000";

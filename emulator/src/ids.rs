@@ -58,12 +58,6 @@ pub fn random_u64() -> u64 {
     u64::from_le_bytes([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]])
 }
 
-/// Lower-case hex of `n` random bytes.
-pub fn hex(n: usize) -> String {
-    let r = raw();
-    podstore::hex(&r[..n.min(r.len())])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

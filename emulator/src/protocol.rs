@@ -6,13 +6,14 @@
 pub mod model;
 pub mod models;
 pub mod query;
+pub mod validate;
 pub mod xml;
 
 use hyper::Response;
 use serde_json::Value;
 
-use crate::body::Body;
-use crate::http_util::set_header;
+use crate::http::body::Body;
+use crate::http::util::set_header;
 use crate::protocol::xml::XmlWriter;
 use crate::service::ServiceDef;
 use model::Protocol;

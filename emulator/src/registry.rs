@@ -57,10 +57,10 @@ macro_rules! services {
 }
 
 services! {
-    s3: crate::s3::S3,
-    secretsmanager: crate::secretsmanager::SecretsManager,
-    sqs: crate::sqs::Sqs,
-    sts: crate::sts::Sts,
+    s3: crate::services::s3::S3,
+    secretsmanager: crate::services::secretsmanager::SecretsManager,
+    sqs: crate::services::sqs::Sqs,
+    sts: crate::services::sts::Sts,
 }
 
 /// The names of every service, in state order.
@@ -69,6 +69,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// The service named `name` (state-tree name).
+#[cfg(test)]
 pub fn named(name: &str) -> Option<&'static ServiceDef> {
     SERVICES.iter().copied().find(|d| d.name == name)
 }
@@ -188,7 +189,7 @@ pub fn route<'a>(h: &Head<'a>) -> Route<'a> {
     if h.form {
         return Route::ByAction;
     }
-    Route::Service(crate::s3::S3::DEF, Protocol::RestXml)
+    Route::Service(crate::services::s3::S3::DEF, Protocol::RestXml)
 }
 
 /// A signed request for a service podstack does not emulate: answered in the protocol the
@@ -382,7 +383,10 @@ mod tests {
         };
         let services = Services::new(&deps);
         let cx = crate::service::Context::test("000000000000", "us-east-1");
-        for def in SERVICES.iter().filter(|d| ***d != crate::s3::SERVICE) {
+        for def in SERVICES
+            .iter()
+            .filter(|d| ***d != crate::services::s3::SERVICE)
+        {
             let provider = services.provider(def).expect("a provider");
             assert_eq!(provider.def(), *def);
             for op in def.model.operations {
@@ -401,8 +405,12 @@ mod tests {
 
     #[test]
     fn the_s3_table_and_the_s3_declaration_agree() {
-        let mut declared: Vec<_> = crate::s3::SERVICE.ops.iter().map(|o| o.name).collect();
-        let mut routed = crate::s3::router::IMPLEMENTED.to_vec();
+        let mut declared: Vec<_> = crate::services::s3::SERVICE
+            .ops
+            .iter()
+            .map(|o| o.name)
+            .collect();
+        let mut routed = crate::services::s3::router::IMPLEMENTED.to_vec();
         declared.sort_unstable();
         routed.sort_unstable();
         assert_eq!(declared, routed);

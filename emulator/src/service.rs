@@ -13,9 +13,9 @@ use podstore::Store;
 use serde_json::Value;
 
 use crate::clock::Clock;
+use crate::persist::snapshot::ServiceSnapshot;
 use crate::protocol::model::{Model, O, Protocol};
 use crate::protocol::{AwsError, AwsResult};
-use crate::snapshot::ServiceSnapshot;
 
 /// One implemented operation and whether it changes state (under `ON_REQUEST` persistence a
 /// changing operation is answered only once its change is durable).
@@ -56,6 +56,9 @@ pub struct ServiceDef {
     pub body_limit: usize,
     /// `__type` prefix of JSON errors (`com.amazonaws.sqs#`), empty for plain codes.
     pub error_type_prefix: &'static str,
+    /// Whether the gateway validates input against the model (required members, lengths,
+    /// ranges, enums, types) before the handler runs.
+    pub validate: bool,
     /// The operations it implements; every other operation of the model answers
     /// `NotImplemented`.
     pub ops: &'static [Op],

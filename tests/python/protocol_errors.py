@@ -97,6 +97,10 @@ class Errors(unittest.TestCase):
         self.check("secretsmanager", call("secretsmanager.Nope", b"{}"), 400, "UnknownOperationException")
         self.check("secretsmanager", call("secretsmanager.ListSecrets", b"[1, 2]"), 400, "SerializationException")
         self.check("secretsmanager", call("secretsmanager.RotateSecret", b"{}"), 501, "NotImplemented", "RotateSecret")
+        self.check("secretsmanager", call("secretsmanager.GetSecretValue", b"{}"), 400, "ValidationException",
+                   "Value null at 'secretId' failed to satisfy constraint: Member must not be null")
+        self.check("secretsmanager", call("secretsmanager.GetSecretValue", b'{"SecretId": 5}'), 400,
+                   "SerializationException")
 
     def test_query_sts(self):
         v = {"Version": "2011-06-15"}
@@ -105,6 +109,11 @@ class Errors(unittest.TestCase):
         bad = {**v, "Action": "AssumeRole", "RoleArn": "arn:aws:iam::111122223333:role/r",
                "RoleSessionName": "s", "DurationSeconds": "soon"}
         self.check("sts", form_call("sts", bad), 400, "InvalidParameterValue", "DurationSeconds")
+        short = {**v, "Action": "AssumeRole", "RoleArn": "arn:aws:iam::111122223333:role/r",
+                 "RoleSessionName": "s"}
+        self.check("sts", form_call("sts", short), 400, "ValidationError",
+                   "1 validation error detected: Value 's' at 'roleSessionName' failed to satisfy "
+                   "constraint: Member must have length greater than or equal to 2")
         p = self.check("sts", form_call("sts", {**v, "Action": "GetFederationToken", "Name": "fed"}),
                        501, "NotImplemented", "GetFederationToken")
         self.assertTrue(p["ResponseMetadata"].get("RequestId"), p)

@@ -37,7 +37,7 @@ pub fn start(ctx: &mut Ctx<'_>, p: &StartPlan) -> Result<()> {
 }
 
 /// Restores persisted state and preseeds pods, reporting what happened; never fails.
-fn prepare_state(gateway: &emulator::Gateway, seeds: &[emulator::preseed::Seed]) {
+fn prepare_state(gateway: &emulator::Gateway, seeds: &[emulator::Seed]) {
     let persist = &gateway.persistence().config;
     let restored = gateway.restore_at_start();
     if persist.enabled {
@@ -63,7 +63,7 @@ fn prepare_state(gateway: &emulator::Gateway, seeds: &[emulator::preseed::Seed])
         );
         return;
     }
-    for line in gateway.preseed(seeds, emulator::preseed::default_strategy()) {
+    for line in gateway.preseed(seeds, emulator::default_strategy()) {
         match line {
             Ok(l) => say!("{l}"),
             Err(e) => say!("podstack: preseeding failed: {e}"),
@@ -77,10 +77,10 @@ fn foreground(ctx: &mut Ctx<'_>, p: &StartPlan) -> Result<()> {
     let config =
         emulator::Config::from_env(p.listen, home.join("store")).map_err(CliError::usage)?;
     let mut seeds = match std::env::var("AUTO_LOAD_POD") {
-        Ok(v) => emulator::preseed::parse_auto_load(&v).map_err(CliError::usage)?,
+        Ok(v) => emulator::parse_auto_load(&v).map_err(CliError::usage)?,
         Err(_) => Vec::new(),
     };
-    seeds.extend(emulator::preseed::scan_init_dir(&p.init_pods_dir).map_err(CliError::usage)?);
+    seeds.extend(emulator::scan_init_dir(&p.init_pods_dir).map_err(CliError::usage)?);
     let (seeds, pulled) = crate::cmd::share::pull_seeds(ctx, seeds);
     for line in pulled {
         say!("{line}");
@@ -117,7 +117,7 @@ fn foreground(ctx: &mut Ctx<'_>, p: &StartPlan) -> Result<()> {
         prepare_state(&gateway, &seeds);
         tokio::spawn(gateway.clone().run_scheduled_saves());
         say!("Ready.");
-        emulator::server::run(listener, gateway.clone(), emulator::server::signal()).await;
+        emulator::run(listener, gateway.clone(), emulator::signal()).await;
         match gateway.save_at_shutdown().await {
             Some(Ok(c)) => say!("state saved (snapshot {})", c.0.short()),
             Some(Err(e)) => say!("podstack: saving state at shutdown failed: {e}"),

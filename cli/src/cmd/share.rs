@@ -201,9 +201,9 @@ fn pull_line(s: &sync::PullSummary, remote: &str) -> String {
 /// saying why in the returned messages: the emulator starts anyway.
 pub fn pull_seeds(
     ctx: &mut Ctx<'_>,
-    seeds: Vec<emulator::preseed::Seed>,
-) -> (Vec<emulator::preseed::Seed>, Vec<String>) {
-    use emulator::preseed::Seed;
+    seeds: Vec<emulator::Seed>,
+) -> (Vec<emulator::Seed>, Vec<String>) {
+    use emulator::Seed;
     let mut out = Vec::with_capacity(seeds.len());
     let mut lines = Vec::new();
     for seed in seeds {

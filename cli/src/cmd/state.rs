@@ -47,7 +47,7 @@ pub fn export(ctx: &mut Ctx<'_>, file: &Path, services: Option<&[String]>) -> Re
     pb.finish_and_clear();
     let names: Vec<&str> = match services {
         Some(s) => s.iter().map(String::as_str).collect(),
-        None => emulator::registry::names(),
+        None => emulator::service_names(),
     };
     if is_dash(file) {
         ctx.note(format!("exported the state ({})", output::bytes(n)));

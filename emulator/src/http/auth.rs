@@ -2,7 +2,7 @@
 //! or a presigned URL's query. Signatures are parsed, not enforced.
 
 use crate::config::is_account_id;
-use crate::http_util::Query;
+use crate::http::util::Query;
 
 /// Who is calling and where: derived from the credential scope.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,21 +13,22 @@ use hyper::{Request, Response};
 use podstore::Store;
 use serde_json::Value;
 
-use crate::auth;
-use crate::body::Body;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::http_util::{Query, percent_decode, set_header};
+use crate::http::auth;
+use crate::http::body::Body;
+use crate::http::internal;
+use crate::http::util::{Query, percent_decode, set_header};
 use crate::ids;
-use crate::internal;
-use crate::persistence::Persistence;
+use crate::persist::persistence::Persistence;
+use crate::persist::snapshot::ServiceSnapshot;
 use crate::protocol::model::{O, Protocol};
+use crate::protocol::validate::validate;
 use crate::protocol::{self, AwsError, AwsResult, Wire};
 use crate::registry::{self, Head, Route, Services};
-use crate::s3::{self, S3};
 use crate::service::{Context, Deps, ServiceDef};
-use crate::snapshot::ServiceSnapshot;
-use crate::sqs::Sqs;
+use crate::services::s3::{self, S3};
+use crate::services::sqs::Sqs;
 
 /// Cheap-to-clone handle on the emulator's state.
 #[derive(Clone, Debug)]
@@ -67,7 +68,7 @@ impl Gateway {
                 services: Services::new(&deps),
                 persistence: Persistence::new(
                     config.persist.clone(),
-                    crate::persistence::journal_dir(&config.store_dir),
+                    crate::persist::persistence::journal_dir(&config.store_dir),
                 ),
                 store,
                 clock,
@@ -130,7 +131,7 @@ impl Gateway {
             .iter()
             .any(|p| parts.uri.path().starts_with(p));
         let mut resp = if internal {
-            match crate::pods::handle(self, &parts, body).await {
+            match crate::persist::pods::handle(self, &parts, body).await {
                 Some(r) => r,
                 None => internal::handle(self, &parts).await,
             }
@@ -400,6 +401,11 @@ impl Gateway {
             .op(op.name)
             .ok_or_else(|| crate::service::not_implemented(def, op.name))?;
         let provider = self.provider(def, op)?;
+        if def.validate
+            && let Some(shape) = op.input
+        {
+            validate(def.model, shape, &input, effect.wire.protocol)?;
+        }
         self.enter(effect, def, declared.mutates);
         provider.call(cx, op.name, input).await
     }

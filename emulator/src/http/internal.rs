@@ -4,9 +4,9 @@ use hyper::Response;
 use hyper::http::request::Parts;
 use serde_json::json;
 
-use crate::body::Body;
-use crate::gateway::Gateway;
-use crate::http_util::set_header;
+use crate::http::body::Body;
+use crate::http::gateway::Gateway;
+use crate::http::util::set_header;
 
 /// Handles `/_localstack/*`.
 pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {
@@ -29,7 +29,7 @@ pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {
                 },
                 "podstack": {
                     "store": gw.store().root().display().to_string(),
-                    "loaded_pods": crate::pods::loaded_pods(gw),
+                    "loaded_pods": crate::persist::pods::loaded_pods(gw),
                 },
             });
             let mut r = json_response(200, &body);
@@ -39,7 +39,7 @@ pub async fn handle(gw: &Gateway, parts: &Parts) -> Response<Body> {
             r
         }
         ("POST", "/_podstack/clock") if gw.config().clock_control => {
-            let q = crate::http_util::Query::parse(parts.uri.query());
+            let q = crate::http::util::Query::parse(parts.uri.query());
             match q.get("advance").and_then(|s| s.parse::<u64>().ok()) {
                 Some(secs) => {
                     gw.clock().advance(std::time::Duration::from_secs(secs));

@@ -157,16 +157,8 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Sets a header when the value is valid (invalid values are dropped, never a panic).
-pub fn set_header(r: &mut hyper::Response<crate::body::Body>, name: &str, value: &str) {
+pub fn set_header(r: &mut hyper::Response<crate::http::body::Body>, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         hyper::header::HeaderName::from_bytes(name.as_bytes()),
         hyper::header::HeaderValue::from_bytes(value.as_bytes()),

@@ -295,8 +295,6 @@ pub fn read(path: &Path) -> std::io::Result<FileReplay> {
 /// An open journal file, appended to by one writer at a time.
 #[derive(Debug)]
 pub struct Writer {
-    /// Its sequence number.
-    pub seq: u64,
     path: PathBuf,
     file: File,
     /// The same file opened with `O_DIRECT | O_DSYNC`, where the file system allows it: an
@@ -325,7 +323,6 @@ impl Writer {
             .open(&path)?;
         file.write_all(MAGIC)?;
         let mut w = Self {
-            seq,
             path,
             file,
             direct: None,

@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use podstore::{CommitId, CommitOptions, Entry, ObjectId, ObjectKind, Objects, StatePath, TreeId};
 
-use crate::gateway::Gateway;
-use crate::journal;
-use crate::state::{self, ChangeSet, StateError, StateResult};
+use crate::http::gateway::Gateway;
+use crate::persist::journal;
+use crate::persist::state::{self, ChangeSet, StateError, StateResult};
 
 /// When state is saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +166,7 @@ pub struct Persistence {
     /// The tree last loaded from a pod: the ancestor of the next three-way merge.
     last_loaded: Mutex<Option<TreeId>>,
     /// The pods loaded since start, oldest first (`podstack status`).
-    pub loaded_pods: Mutex<Vec<crate::pods::LoadedPod>>,
+    pub loaded_pods: Mutex<Vec<crate::persist::pods::LoadedPod>>,
 }
 
 /// The ON_REQUEST group committer: one thread appends to the journal, back to back while
@@ -813,7 +813,7 @@ impl Gateway {
                 *l = Some(root);
             }
             let pod = pod.unwrap_or_else(|| format!("commit {}", commit.0.short()));
-            crate::pods::note_loaded(self, pod, strategy, commit);
+            crate::persist::pods::note_loaded(self, pod, strategy, commit);
         }
         Ok(report)
     }
@@ -976,7 +976,7 @@ mod tests {
 
     async fn sqs(gw: &Gateway, op: &str, input: Value) -> Value {
         let caller = Context::test("000000000000", "us-east-1");
-        crate::sqs::ops::dispatch(gw.sqs(), &caller, op, input)
+        crate::services::sqs::ops::dispatch(gw.sqs(), &caller, op, input)
             .await
             .unwrap_or_else(|e| panic!("{op}: {e:?}"))
     }

@@ -10,12 +10,12 @@ use hyper::http::request::Parts;
 use podstore::{CommitId, CommitOptions, Overlay, PodRef, Strategy, TreeId};
 use serde_json::{Value, json};
 
-use crate::body::Body;
-use crate::gateway::Gateway;
-use crate::http_util::Query;
-use crate::http_util::set_header;
-use crate::internal::{json_error, json_response};
-use crate::state::{self, StateError};
+use crate::http::body::Body;
+use crate::http::gateway::Gateway;
+use crate::http::internal::{json_error, json_response};
+use crate::http::util::Query;
+use crate::http::util::set_header;
+use crate::persist::state::{self, StateError};
 
 /// Largest archive accepted by `POST /_localstack/pods` (it is spooled to disk first).
 const MAX_ARCHIVE: u64 = 64 << 30;
@@ -291,7 +291,7 @@ fn tempfile_in(store_root: &std::path::Path) -> Result<std::fs::File, String> {
 
 fn strategy(q: &Query, name: &str) -> Result<Strategy, Box<Response<Body>>> {
     match q.get(name).filter(|s| !s.is_empty()) {
-        None => Ok(crate::preseed::default_strategy()),
+        None => Ok(crate::persist::preseed::default_strategy()),
         Some(s) => s.parse().map_err(|e: podstore::Error| {
             Box::new(json_error(400, "InvalidParameter", &e.to_string()))
         }),

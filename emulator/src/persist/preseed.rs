@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use podstore::{PodRef, Strategy};
 
-use crate::gateway::Gateway;
-use crate::state::StateError;
+use crate::http::gateway::Gateway;
+use crate::persist::state::StateError;
 
 /// `MERGE_STRATEGY`, else `account-region-merge`.
 pub fn default_strategy() -> Strategy {
@@ -132,8 +132,8 @@ impl Gateway {
                     .map_err(|e| StateError::store(format!("{}: {e}", p.display())))?;
                 let imported = podstore::import_archive(self.store(), std::io::BufReader::new(f))
                     .map_err(StateError::store)?;
-                let name =
-                    crate::pods::archive_name(&imported).unwrap_or_else(|| p.display().to_string());
+                let name = crate::persist::pods::archive_name(&imported)
+                    .unwrap_or_else(|| p.display().to_string());
                 (imported.commit, name)
             }
             Seed::Remote { remote, .. } => {

@@ -14,7 +14,7 @@ use podstore::{
     Store, Strategy, TreeId, merge, summarize, transfer, tree,
 };
 
-use crate::snapshot::{Leaves, ServiceSnapshot, Staged};
+use crate::persist::snapshot::{Leaves, ServiceSnapshot, Staged};
 
 /// The ref that points at the latest persistence snapshot.
 pub const PERSISTENCE_REF: &str = "persistence";
@@ -171,12 +171,12 @@ impl ChangeSet {
 pub fn delta_changes(
     objects: &dyn Objects,
     service: &str,
-    delta: crate::snapshot::Delta,
+    delta: crate::persist::snapshot::Delta,
     base: Option<TreeId>,
     pending: &ChangeSet,
 ) -> StateResult<Vec<(StatePath, Option<Entry>)>> {
     let (deleted, set) = match delta {
-        crate::snapshot::Delta::Full(leaves) => {
+        crate::persist::snapshot::Delta::Full(leaves) => {
             let mut scopes = match base {
                 Some(b) => service_scopes(objects, b, service)?,
                 None => Vec::new(),
@@ -188,7 +188,7 @@ pub fn delta_changes(
             }
             (scopes, leaves)
         }
-        crate::snapshot::Delta::Changes { deleted, set } => (deleted, set),
+        crate::persist::snapshot::Delta::Changes { deleted, set } => (deleted, set),
     };
     let mut out: Vec<(StatePath, Option<Entry>)> = deleted.into_iter().map(|p| (p, None)).collect();
     for (path, doc) in set {
@@ -515,8 +515,8 @@ mod tests {
                 st.clear();
             }
         }
-        fn export_changes(&self, now: i64) -> Result<crate::snapshot::Delta, String> {
-            Ok(crate::snapshot::Delta::Full(self.export(now)?))
+        fn export_changes(&self, now: i64) -> Result<crate::persist::snapshot::Delta, String> {
+            Ok(crate::persist::snapshot::Delta::Full(self.export(now)?))
         }
         fn mark_all(&self) {}
         fn mark_clean(&self) {}

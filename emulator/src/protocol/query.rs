@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::model::{K, M, Model, O, S, member_flags, shape_flags};
 use super::xml::XmlWriter;
 use super::{AwsError, AwsResult};
-use crate::http_util::iso8601_ms;
+use crate::http::util::iso8601_ms;
 
 /// Decodes the parameters of a query request into `op`'s input.
 pub fn decode(model: &Model, op: &O, params: &[(String, String)]) -> AwsResult<Value> {

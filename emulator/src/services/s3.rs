@@ -21,9 +21,9 @@ use hyper::body::Incoming;
 use hyper::{HeaderMap, Response};
 use podstore::Store;
 
-use crate::body::Body;
-use crate::http_util::Query;
-pub use crate::http_util::set_header;
+use crate::http::body::Body;
+use crate::http::util::Query;
+pub use crate::http::util::set_header;
 use crate::protocol::AwsResult;
 pub use crate::protocol::xml;
 use crate::registry::Build;
@@ -78,6 +78,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     name: "s3",
     model: &crate::protocol::models::s3::MODEL,
     body_limit: 1 << 20,
+    validate: false,
     error_type_prefix: "",
     ops: &[
         write("AbortMultipartUpload"),
@@ -128,7 +129,7 @@ impl Build for S3 {
     const DEF: &'static ServiceDef = &SERVICE;
 
     fn build(deps: &Deps) -> Self {
-        Self::new(deps.store.clone())
+        Self::new(deps.store.clone(), deps.clock.clone())
     }
 }
 
@@ -157,14 +158,17 @@ pub struct S3 {
     pub store: Store,
     /// Buckets and objects.
     pub state: RwLock<S3State>,
+    /// The emulator's clock (creation and modification times).
+    pub clock: crate::clock::Clock,
 }
 
 impl S3 {
-    /// An empty S3 over `store`.
-    pub fn new(store: Store) -> Self {
+    /// An empty S3 over `store`, on `clock`.
+    pub fn new(store: Store, clock: crate::clock::Clock) -> Self {
         Self {
             store,
             state: RwLock::new(S3State::default()),
+            clock,
         }
     }
 
@@ -336,7 +340,7 @@ pub(crate) mod testutil {
     pub fn s3() -> (S3, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path().join("store")).expect("open store");
-        (S3::new(store), dir)
+        (S3::new(store, crate::clock::Clock::default()), dir)
     }
 
     /// A request context for account `000000000000` in us-east-1, request id `req-1`.

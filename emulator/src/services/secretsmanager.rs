@@ -21,6 +21,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     name: "secretsmanager",
     model: &crate::protocol::models::secretsmanager::MODEL,
     body_limit: 1 << 20,
+    validate: true,
     error_type_prefix: "",
     ops: &[
         read("BatchGetSecretValue"),
@@ -98,7 +99,7 @@ pub struct SecretsManager {
     pub state: RwLock<BTreeMap<(String, String), Secrets>>,
     /// Secrets changed since the last incremental snapshot, as (account, region, name);
     /// locked only while holding `state`.
-    pub marks: std::sync::Mutex<crate::snapshot::Marks<(String, String, String)>>,
+    pub marks: std::sync::Mutex<crate::persist::snapshot::Marks<(String, String, String)>>,
     /// The clock.
     pub clock: Clock,
 }
@@ -242,7 +243,7 @@ impl SecretsManager {
     /// The change marks (take them only while holding the state's write lock).
     pub fn marks(
         &self,
-    ) -> std::sync::MutexGuard<'_, crate::snapshot::Marks<(String, String, String)>> {
+    ) -> std::sync::MutexGuard<'_, crate::persist::snapshot::Marks<(String, String, String)>> {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -21,11 +21,13 @@ use crate::registry::Build;
 use crate::service::{BoxFuture, Deps, Provider, ServiceDef, read, write};
 use queue::{Queue, QueueKey};
 
-/// SQS in the registry.
+/// SQS in the registry. Its handlers validate input themselves, with the codes SQS answers
+/// (`MissingParameter`, `InvalidParameterValue`, …), rather than the model's generic ones.
 pub static SERVICE: ServiceDef = ServiceDef {
     name: "sqs",
     model: &crate::protocol::models::sqs::MODEL,
     body_limit: 4 << 20,
+    validate: false,
     error_type_prefix: "com.amazonaws.sqs#",
     ops: &[
         write("ChangeMessageVisibility"),
@@ -59,7 +61,7 @@ pub struct Sqs {
     notify: Mutex<HashMap<QueueKey, Arc<Notify>>>,
     /// Deleted queues and "everything changed", for incremental snapshots (changed queues
     /// and messages are marked inside each [`Queue`]). Locked only while holding `queues`.
-    marks: Mutex<crate::snapshot::Marks<()>>,
+    marks: Mutex<crate::persist::snapshot::Marks<()>>,
     /// The clock.
     pub clock: Clock,
 }
@@ -93,7 +95,7 @@ impl Sqs {
     }
 
     /// The change marks (take them only while holding the queues' write lock).
-    pub fn marks(&self) -> std::sync::MutexGuard<'_, crate::snapshot::Marks<()>> {
+    pub fn marks(&self) -> std::sync::MutexGuard<'_, crate::persist::snapshot::Marks<()>> {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -20,6 +20,7 @@ pub static SERVICE: ServiceDef = ServiceDef {
     name: "sts",
     model: &crate::protocol::models::sts::MODEL,
     body_limit: 1 << 20,
+    validate: true,
     error_type_prefix: "",
     ops: &[
         write("AssumeRole"),
@@ -50,7 +51,7 @@ pub struct Sts {
     pub issued: RwLock<HashMap<String, Identity>>,
     /// Credentials issued since the last incremental snapshot; locked only while holding
     /// `issued`.
-    marks: std::sync::Mutex<crate::snapshot::Marks<String>>,
+    marks: std::sync::Mutex<crate::persist::snapshot::Marks<String>>,
     /// The clock.
     pub clock: Clock,
 }
@@ -114,7 +115,7 @@ impl Sts {
 
     /// The change marks: access keys issued since the last incremental snapshot (take them
     /// only while holding the write lock of the issued credentials).
-    pub fn marks(&self) -> std::sync::MutexGuard<'_, crate::snapshot::Marks<String>> {
+    pub fn marks(&self) -> std::sync::MutexGuard<'_, crate::persist::snapshot::Marks<String>> {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 

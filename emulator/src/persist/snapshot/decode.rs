@@ -325,6 +325,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The fields of a required nested object.
+    #[cfg(test)]
     pub fn object(&self, k: &str) -> Result<Fields<'a>, String> {
         let v = self.required(k)?;
         self.nested(k, v)
@@ -445,7 +446,7 @@ pub mod testing {
     use podstore::Document;
     use serde_json::{Value, json};
 
-    use crate::snapshot::{Leaves, ServiceSnapshot};
+    use crate::persist::snapshot::{Leaves, ServiceSnapshot};
 
     /// Stages `leaves` into `svc`, expecting a failure; returns its message.
     pub fn stage_err(svc: &dyn ServiceSnapshot, leaves: Leaves, now_ms: i64) -> String {

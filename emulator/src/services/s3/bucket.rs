@@ -9,8 +9,8 @@ use super::ingest::read_small;
 use super::state::{Bucket, S3Mark, S3State, Versioning};
 use super::xml::{Node, S3_NS, XmlWriter};
 use super::{Ctx, S3, empty, parse_xml, set_header, valid_bucket_name, xml};
-use crate::body::Body;
-use crate::http_util::{iso8601_ms, now_ms};
+use crate::http::body::Body;
+use crate::http::util::iso8601_ms;
 
 const SMALL_BODY: usize = 1 << 20;
 
@@ -83,7 +83,7 @@ pub async fn create(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<Bod
             let bucket = Bucket {
                 name: name.to_owned(),
                 region,
-                created: now_ms(),
+                created: s3.clock.now_ms(),
                 ..Bucket::default()
             };
             state.buckets(&ctx.account).insert(name.to_owned(), bucket);

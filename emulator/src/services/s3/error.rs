@@ -214,7 +214,7 @@ pub mod codes {
     }
     /// 501 NotImplemented naming the operation.
     pub fn not_implemented(op: &str) -> S3Error {
-        let e = crate::service::not_implemented(&crate::s3::SERVICE, op);
+        let e = crate::service::not_implemented(&crate::services::s3::SERVICE, op);
         S3Error::new("NotImplemented", 501, e.message)
     }
     /// 404 for configuration subresources that were never set.
@@ -236,13 +236,5 @@ pub mod codes {
     /// 500 InternalError.
     pub fn internal(msg: impl Into<String>) -> S3Error {
         S3Error::new("InternalError", 500, msg)
-    }
-    /// 409 ConditionalRequestConflict / OperationAborted for racing conditional writes.
-    pub fn conditional_conflict() -> S3Error {
-        S3Error::new(
-            "ConditionalRequestConflict",
-            409,
-            "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.",
-        )
     }
 }

@@ -10,8 +10,8 @@ use podstore::{BlobInfo, BlobWriter, Store};
 
 use super::error::{S3Error, S3Result, codes};
 use super::state::Checksum;
-use crate::aws_chunked;
 use crate::checksum::{self, Algorithm, Hasher};
+use crate::http::aws_chunked;
 
 /// A stored body.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use super::error::{S3Result, codes};
 use super::state::{ObjVersion, Upload, checksum_type, list};
 use super::xml::{S3_NS, XmlWriter};
 use super::{Ctx, S3, xml};
-use crate::body::Body;
 use crate::checksum::b64;
-use crate::http_util::{iso8601_ms, uri_encode};
+use crate::http::body::Body;
+use crate::http::util::{iso8601_ms, uri_encode};
 
 /// `max-keys` (default and ceiling 1000).
 fn max_keys(ctx: &Ctx, name: &str) -> S3Result<usize> {
@@ -387,8 +387,8 @@ pub fn list_uploads(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
 mod tests {
     use super::*;
     use crate::checksum::Algorithm;
-    use crate::s3::state::{Bucket, Checksum, ObjVersion};
-    use crate::s3::testutil::{body_text, ctx, s3};
+    use crate::services::s3::state::{Bucket, Checksum, ObjVersion};
+    use crate::services::s3::testutil::{body_text, ctx, s3};
 
     /// 2026-01-02T03:04:05.678Z.
     const T: i64 = 1_767_323_045_678;

@@ -17,9 +17,9 @@ use super::output;
 use super::state::{Bucket, Checksum, ObjVersion, Part, Upload, Versioning, checksum_type};
 use super::xml::{S3_NS, XmlWriter};
 use super::{Ctx, S3, empty, parse_xml, set_header, xml};
-use crate::body::Body;
 use crate::checksum::{self, Algorithm, Hasher};
-use crate::http_util::{iso8601_ms, now_ms};
+use crate::http::body::Body;
+use crate::http::util::iso8601_ms;
 use crate::ids;
 
 /// Smallest part except the last.
@@ -73,7 +73,7 @@ pub fn create(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
             Upload {
                 id: id.clone(),
                 key: ctx.key().to_owned(),
-                initiated: now_ms(),
+                initiated: s3.clock.now_ms(),
                 meta,
                 tags,
                 checksum_algorithm: algorithm,
@@ -151,7 +151,7 @@ pub async fn upload_part(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Respons
             number,
             blob,
             etag: md5,
-            last_modified: now_ms(),
+            last_modified: s3.clock.now_ms(),
             checksum,
         },
     )
@@ -173,7 +173,7 @@ pub fn upload_part_copy(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
             materialize(s3, &src.body, start, len)?
         };
     let checksum = algorithm.map(|a| checksum_of(s3, &[blob], a)).transpose()?;
-    let last_modified = now_ms();
+    let last_modified = s3.clock.now_ms();
     let etag = md5.clone();
     let mut r = store_part(
         s3,
@@ -348,7 +348,7 @@ pub async fn complete(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<B
             body: parts.iter().map(|p| p.blob).collect(),
             size: parts.iter().map(|p| p.blob.size).sum(),
             etag: multipart_etag(&parts),
-            last_modified: now_ms(),
+            last_modified: s3.clock.now_ms(),
             meta: upload.meta.clone(),
             tags: upload.tags.clone(),
             checksum,
@@ -361,7 +361,7 @@ pub async fn complete(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<B
             &format!(
                 "/{}/{}",
                 b.name,
-                crate::http_util::uri_encode(ctx.key(), true)
+                crate::http::util::uri_encode(ctx.key(), true)
             ),
         );
         w.elem("Bucket", &b.name);
@@ -467,14 +467,14 @@ pub fn list_parts(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::testutil::{body_text, ctx, s3};
+    use crate::services::s3::testutil::{body_text, ctx, s3};
 
     #[test]
     fn initiate_result_is_exact() {
         let (s3, _dir) = s3();
         s3.write().buckets("000000000000").insert(
             "bkt".into(),
-            crate::s3::state::Bucket {
+            crate::services::s3::state::Bucket {
                 name: "bkt".into(),
                 ..Default::default()
             },

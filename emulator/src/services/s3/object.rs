@@ -13,10 +13,10 @@ use super::output;
 use super::state::{Bucket, Checksum, ObjMeta, ObjVersion, Versioning};
 use super::xml::{S3_NS, XmlWriter};
 use super::{Ctx, S3, empty, parse_xml, set_header, xml};
-use crate::body::Body;
 use crate::checksum::{Algorithm, Hasher};
-use crate::http_util::{
-    Query, form_decode, http_date, iso8601_ms, now_ms, parse_http_date, percent_decode,
+use crate::http::body::Body;
+use crate::http::util::{
+    Query, form_decode, http_date, iso8601_ms, parse_http_date, percent_decode,
 };
 use crate::ids;
 
@@ -136,7 +136,7 @@ pub async fn put(s3: &S3, ctx: &Ctx, body: Incoming) -> S3Result<Response<Body>>
             body: vec![blob],
             size: blob.size,
             etag: md5,
-            last_modified: now_ms(),
+            last_modified: s3.clock.now_ms(),
             meta,
             tags,
             checksum,
@@ -385,8 +385,8 @@ fn object_headers(
 }
 
 /// Deletes `key` (or one version) from `b` by S3's versioning rules. Returns
-/// (delete marker involved, version id to report).
-fn delete_in(b: &mut Bucket, key: &str, version: Option<&str>) -> (bool, Option<String>) {
+/// (delete marker involved, version id to report). `now`: the time of a new delete marker.
+fn delete_in(b: &mut Bucket, key: &str, version: Option<&str>, now: i64) -> (bool, Option<String>) {
     match version {
         Some(id) => match b.remove_version(key, id) {
             Some(v) => (v.delete_marker, Some(v.version_id)),
@@ -399,7 +399,7 @@ fn delete_in(b: &mut Bucket, key: &str, version: Option<&str>) -> (bool, Option<
             }
             Versioning::Enabled | Versioning::Suspended => {
                 let id = new_version_id(b);
-                b.put_version(key, ObjVersion::marker(id.clone(), now_ms()));
+                b.put_version(key, ObjVersion::marker(id.clone(), now));
                 (true, Some(id))
             }
         },
@@ -418,7 +418,7 @@ pub fn delete(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
                 Some(_) => {}
             }
         }
-        let (marker, id) = delete_in(b, ctx.key(), ctx.query.get("versionId"));
+        let (marker, id) = delete_in(b, ctx.key(), ctx.query.get("versionId"), s3.clock.now_ms());
         let mut r = empty(204);
         if marker {
             set_header(&mut r, "x-amz-delete-marker", "true");
@@ -483,7 +483,7 @@ pub fn delete_many(
                 w.close("Error");
                 continue;
             }
-            let (marker, id) = delete_in(b, key, version.as_deref());
+            let (marker, id) = delete_in(b, key, version.as_deref(), s3.clock.now_ms());
             if quiet {
                 continue;
             }
@@ -613,7 +613,7 @@ pub fn copy(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
         check_write_conditions(ctx, b, ctx.key())?;
         let v = ObjVersion {
             version_id: new_version_id(b),
-            last_modified: now_ms(),
+            last_modified: s3.clock.now_ms(),
             meta,
             tags,
             checksum,
@@ -784,7 +784,7 @@ fn object_parts(w: &mut XmlWriter, ctx: &Ctx, v: &ObjVersion) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::testutil::{body_text, ctx, s3};
+    use crate::services::s3::testutil::{body_text, ctx, s3};
 
     /// 2026-01-02T03:04:05.678Z.
     const T: i64 = 1_767_323_045_678;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use podstore::{BlobInfo, BlobReader, Store};
 use tokio::sync::mpsc;
 
-use crate::body::Body;
+use crate::http::body::Body;
 
 /// Bodies up to this size are read in one go.
 const INLINE: u64 = 1 << 20;

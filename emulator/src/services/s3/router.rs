@@ -4,7 +4,7 @@
 //! to [`Op::Unsupported`] with its name, found from the model's HTTP bindings, and is
 //! answered as `NotImplemented`.
 
-use crate::http_util::Query;
+use crate::http::util::Query;
 use crate::protocol::model::{Loc, Model, O, op_flags};
 
 /// Defines [`Op`] with one variant per implemented operation, named as in the model, and

@@ -37,8 +37,8 @@ use super::state::{
     Bucket, Checksum, ObjMeta, ObjVersion, Part, S3Mark, S3State, Upload, Versioning,
 };
 use crate::checksum::Algorithm;
-use crate::snapshot::decode::{Fields, check_schema, leaf, pairs_json, path, split};
-use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::decode::{Fields, check_schema, leaf, pairs_json, path, split};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `s3.bucket/1`.
 pub const BUCKET: (&str, u32) = ("s3.bucket", 1);
@@ -644,8 +644,8 @@ fn decode_upload(f: &Fields<'_>, bucket: &str, id: &str) -> Result<Upload, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::testutil;
-    use crate::snapshot::decode::testing::{self, edited_at as edited, mutations};
+    use crate::persist::snapshot::decode::testing::{self, edited_at as edited, mutations};
+    use crate::services::s3::testutil;
     use podstore::Store;
 
     const A: &str = "000000000000";

@@ -8,7 +8,7 @@ use std::ops::Bound;
 use podstore::BlobInfo;
 
 use crate::checksum::Algorithm;
-use crate::snapshot::Marks;
+use crate::persist::snapshot::Marks;
 
 /// Versioning state of a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

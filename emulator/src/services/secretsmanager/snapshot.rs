@@ -22,8 +22,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde_json::{Value, json};
 
 use super::{Secret, Secrets, SecretsManager, Version};
-use crate::snapshot::decode::{Fields, check_schema, document, opt_b64, pairs_json, path, split};
-use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::decode::{
+    Fields, check_schema, document, opt_b64, pairs_json, path, split,
+};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `secretsmanager.secret/1`.
 pub const SECRET: (&str, u32) = ("secretsmanager.secret", 1);
@@ -305,9 +307,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::persist::snapshot::decode::testing::{self, edited, mutations};
     use crate::protocol::AwsResult;
     use crate::service::Context;
-    use crate::snapshot::decode::testing::{self, edited, mutations};
     use podstore::{Document, StatePath};
 
     const A: &str = "000000000000";

@@ -218,7 +218,7 @@ mod tests {
     use super::*;
 
     fn params(s: &str) -> Vec<(String, String)> {
-        crate::http_util::Query::parse(Some(s)).0
+        crate::http::util::Query::parse(Some(s)).0
     }
 
     #[test]

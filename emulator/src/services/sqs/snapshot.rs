@@ -36,8 +36,10 @@ use super::Sqs;
 use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
 use crate::checksum::b64;
-use crate::snapshot::decode::{Fields, MAX_COUNT, built_leaf, check_schema, map_json, split};
-use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::decode::{
+    Fields, MAX_COUNT, built_leaf, check_schema, map_json, split,
+};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `sqs.queue/1`.
 pub const QUEUE: (&str, u32) = ("sqs.queue", 1);
@@ -111,7 +113,7 @@ impl ServiceSnapshot for Sqs {
             for (id, m) in messages {
                 match m {
                     Some(m) => set.push(message_leaf(&key, &m)?),
-                    None => gone.push(crate::snapshot::decode::path([
+                    None => gone.push(crate::persist::snapshot::decode::path([
                         key.account.as_str(),
                         &key.region,
                         "sqs",
@@ -375,7 +377,7 @@ fn dedup_entry(v: &Value) -> Option<DedupEntry> {
     };
     let expires = expires
         .as_i64()
-        .filter(|t| (0..=crate::snapshot::decode::MAX_TIME_MS).contains(t))?;
+        .filter(|t| (0..=crate::persist::snapshot::decode::MAX_TIME_MS).contains(t))?;
     let sequence_number = match seq {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
@@ -435,8 +437,8 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
+    use crate::persist::snapshot::decode::testing::{self, edited_at as edited, mutations};
     use crate::service::Context;
-    use crate::snapshot::decode::testing::{self, edited_at as edited, mutations};
 
     const A: &str = "000000000000";
     const B: &str = "111111111111";

@@ -19,8 +19,8 @@ use podstore::{Document, StatePath};
 use serde_json::{Value, json};
 
 use super::{Identity, Sts};
-use crate::snapshot::decode::{Fields, check_schema, document, path, split};
-use crate::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::decode::{Fields, check_schema, document, path, split};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
 
 /// `sts.credential/1`.
 pub const CREDENTIAL: (&str, u32) = ("sts.credential", 1);
@@ -166,8 +166,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::persist::snapshot::decode::testing::mutations;
     use crate::service::Context;
-    use crate::snapshot::decode::testing::mutations;
 
     fn caller() -> Context {
         Context::test("000000000000", "us-east-1")
