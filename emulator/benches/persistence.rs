@@ -1399,7 +1399,7 @@ fn load_phases(gw: &Gateway, phases: &mut Phases) -> Res<TreeId> {
     }
     let start = Instant::now();
     for (svc, s) in services.iter().zip(staged) {
-        svc.install(s);
+        s.install();
         svc.mark_clean();
     }
     phases.load.push(("install".into(), start.elapsed()));

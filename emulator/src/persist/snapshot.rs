@@ -4,8 +4,9 @@
 //! and encodes it as `(path, document)` leaves of the state tree
 //! (`<account>/<region or "global">/<service>/<type>/<id…>`, DESIGN.md); `stage` decodes leaves
 //! into a complete new state, validating everything and rebuilding runtime state, without
-//! touching the live one; `install` swaps a staged state in. A load is therefore atomic: every
-//! service stages first, and only when all staged successfully are they installed.
+//! touching the live one, and returns it typed ([`Staged`]): its `install` swaps it into the
+//! service that staged it (no downcast that could silently miss). A load is therefore atomic:
+//! every service stages first, and only when all staged successfully are they installed.
 //!
 //! Documents are the service's own stable description (schema `service.type/N`), never a dump
 //! of in-memory structs; blobs (S3 bodies) are referenced with `podstore::blob_ref` and are
@@ -13,7 +14,6 @@
 
 pub mod decode;
 
-use std::any::Any;
 use std::collections::BTreeSet;
 
 use podstore::{Document, StatePath};
@@ -21,8 +21,37 @@ use podstore::{Document, StatePath};
 /// Leaves of one service's part of the state tree.
 pub type Leaves = Vec<(StatePath, Document)>;
 
-/// A staged (decoded, validated, not yet installed) service state.
-pub type Staged = Box<dyn Any + Send>;
+/// A staged state: decoded and validated, not yet installed. Installing it swaps it into the
+/// service that staged it; it is typed, so it cannot reach another service.
+pub trait Pending: Send {
+    /// Replaces the live state of the service that staged this with it.
+    fn install(self: Box<Self>);
+}
+
+/// A staged state of one service, from its [`ServiceSnapshot::stage`].
+pub type Staged<'a> = Box<dyn Pending + 'a>;
+
+/// The [`Pending`] of a service `S` whose staged state has type `T`.
+struct Install<'a, S, T> {
+    service: &'a S,
+    value: T,
+    swap: fn(&S, T),
+}
+
+impl<S: Sync, T: Send> Pending for Install<'_, S, T> {
+    fn install(self: Box<Self>) {
+        (self.swap)(self.service, self.value);
+    }
+}
+
+/// A staged `value` that `swap` installs into `service`.
+pub fn staged<'a, S: Sync, T: Send + 'a>(service: &'a S, value: T, swap: fn(&S, T)) -> Staged<'a> {
+    Box::new(Install {
+        service,
+        value,
+        swap,
+    })
+}
 
 /// What changed in a service since its previous [`ServiceSnapshot::export_changes`].
 #[derive(Debug)]
@@ -144,12 +173,10 @@ pub trait ServiceSnapshot: Send + Sync {
     /// Encodes the current state at time `now_ms` (the emulator clock).
     fn export(&self, now_ms: i64) -> Result<Leaves, String>;
 
-    /// Decodes leaves (all of this service, any accounts and regions) into a new state.
-    /// Fails with a message naming the path and what is wrong; never panics on bad input.
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged, String>;
-
-    /// Replaces the live state with a staged one from `stage` of this same service.
-    fn install(&self, staged: Staged);
+    /// Decodes leaves (all of this service, any accounts and regions) into a new state,
+    /// ready to install ([`Pending::install`]) and changing nothing until then. Fails with a
+    /// message naming the path and what is wrong; never panics on bad input.
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String>;
 
     /// Empties the state.
     fn reset(&self);

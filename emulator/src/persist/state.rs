@@ -304,18 +304,17 @@ pub fn load_tree(
     now_ms: i64,
     only: Option<&[String]>,
 ) -> StateResult<Vec<String>> {
-    let mut staged: Vec<(&dyn ServiceSnapshot, Staged)> = Vec::new();
+    let mut names = Vec::new();
+    let mut staged: Vec<Staged<'_>> = Vec::new();
     for svc in services.iter().filter(|s| selected(s.name(), only)) {
         let leaves = service_leaves(objects, root, svc.name())?;
         let s = svc
             .stage(leaves, now_ms)
             .map_err(|e| StateError::of(svc.name(), e))?;
-        staged.push((*svc, s));
+        names.push(svc.name().to_owned());
+        staged.push(s);
     }
-    let names = staged.iter().map(|(s, _)| s.name().to_owned()).collect();
-    for (svc, s) in staged {
-        svc.install(s);
-    }
+    staged.into_iter().for_each(|s| s.install());
     Ok(names)
 }
 
@@ -491,7 +490,7 @@ mod tests {
                 })
                 .collect()
         }
-        fn stage(&self, leaves: Leaves, _: i64) -> Result<Staged, String> {
+        fn stage(&self, leaves: Leaves, _: i64) -> Result<Staged<'_>, String> {
             let mut m = BTreeMap::new();
             for (p, d) in leaves {
                 let s = p.segments();
@@ -501,14 +500,11 @@ mod tests {
                 }
                 m.insert((s[0].clone(), s[1].clone(), s[4].clone()), v);
             }
-            Ok(Box::new(m))
-        }
-        fn install(&self, staged: Staged) {
-            if let Ok(m) = staged.downcast::<BTreeMap<(String, String, String), i64>>()
-                && let Ok(mut st) = self.state.lock()
-            {
-                *st = *m;
-            }
+            Ok(crate::persist::snapshot::staged(self, m, |f, m| {
+                if let Ok(mut st) = f.state.lock() {
+                    *st = m;
+                }
+            }))
         }
         fn reset(&self) {
             if let Ok(mut st) = self.state.lock() {

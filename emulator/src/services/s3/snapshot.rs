@@ -38,7 +38,7 @@ use super::state::{
 };
 use crate::checksum::Algorithm;
 use crate::persist::snapshot::decode::{Fields, check_schema, leaf, pairs_json, path, split};
-use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
 /// `s3.bucket/1`.
 pub const BUCKET: (&str, u32) = ("s3.bucket", 1);
@@ -64,15 +64,11 @@ impl ServiceSnapshot for S3 {
         encode(&state)
     }
 
-    fn stage(&self, leaves: Leaves, _now_ms: i64) -> Result<Staged, String> {
-        Ok(Box::new(decode(&leaves)?))
-    }
-
-    fn install(&self, staged: Staged) {
-        if let Ok(mut state) = staged.downcast::<S3State>() {
+    fn stage(&self, leaves: Leaves, _now_ms: i64) -> Result<Staged<'_>, String> {
+        Ok(staged(self, decode(&leaves)?, |s3, mut state| {
             state.marks.set_all();
-            self.replace_state(*state);
-        }
+            s3.replace_state(state);
+        }))
     }
 
     fn reset(&self) {
@@ -811,7 +807,7 @@ mod tests {
         s3.reset();
         assert!(s3.export(T).expect("export").is_empty());
         let staged = s3.stage(first.clone(), T).expect("stage");
-        s3.install(staged);
+        staged.install();
         assert_eq!(s3.copy_state().accounts, original.accounts);
         assert_eq!(s3.export(T).expect("export again"), first);
     }
@@ -826,7 +822,7 @@ mod tests {
             .into_iter()
             .filter(|(p, _)| p.segments()[0] == B)
             .collect();
-        s3.install(s3.stage(only_b.clone(), T).expect("stage"));
+        s3.stage(only_b.clone(), T).expect("stage").install();
         assert_eq!(s3.export(T).expect("export"), only_b);
         assert!(!s3.copy_state().accounts.contains_key(A));
     }

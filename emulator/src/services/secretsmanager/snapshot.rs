@@ -25,7 +25,7 @@ use super::{Secret, Secrets, SecretsManager, Version};
 use crate::persist::snapshot::decode::{
     Fields, check_schema, document, opt_b64, pairs_json, path, split,
 };
-use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
 /// `secretsmanager.secret/1`.
 pub const SECRET: (&str, u32) = ("secretsmanager.secret", 1);
@@ -46,14 +46,11 @@ impl ServiceSnapshot for SecretsManager {
         encode(&self.copy_state())
     }
 
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged, String> {
-        Ok(Box::new(decode(&leaves, now_ms)?))
-    }
-
-    fn install(&self, staged: Staged) {
-        if let Ok(state) = staged.downcast::<State>() {
-            self.replace_state(*state);
-        }
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String> {
+        let state: State = decode(&leaves, now_ms)?;
+        Ok(staged(self, state, |s, state| {
+            s.replace_state(state);
+        }))
     }
 
     fn reset(&self) {
@@ -380,7 +377,7 @@ mod tests {
 
     fn reload(sm: &SecretsManager, leaves: Leaves, now: i64) {
         let staged = sm.stage(leaves, now).expect("stage");
-        sm.install(staged);
+        staged.install();
     }
 
     fn names(leaves: &Leaves) -> Vec<String> {

@@ -39,7 +39,7 @@ use crate::checksum::b64;
 use crate::persist::snapshot::decode::{
     Fields, MAX_COUNT, built_leaf, check_schema, map_json, split,
 };
-use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
 /// `sqs.queue/1`.
 pub const QUEUE: (&str, u32) = ("sqs.queue", 1);
@@ -71,14 +71,11 @@ impl ServiceSnapshot for Sqs {
         encode(queues, now_ms)
     }
 
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged, String> {
-        Ok(Box::new(decode(&leaves, now_ms)?))
-    }
-
-    fn install(&self, staged: Staged) {
-        if let Ok(queues) = staged.downcast::<Queues>() {
-            self.replace_state(*queues);
-        }
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String> {
+        let state: Queues = decode(&leaves, now_ms)?;
+        Ok(staged(self, state, |s, state| {
+            s.replace_state(state);
+        }))
     }
 
     fn reset(&self) {
@@ -568,7 +565,7 @@ mod tests {
 
     fn reload(sqs: &Sqs, leaves: Leaves, now: i64) {
         let staged = sqs.stage(leaves, now).expect("stage");
-        sqs.install(staged);
+        staged.install();
     }
 
     fn stage_err(sqs: &Sqs, leaves: Leaves) -> String {

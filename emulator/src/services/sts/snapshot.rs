@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::{Identity, Sts};
 use crate::persist::snapshot::decode::{Fields, check_schema, document, path, split};
-use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken};
+use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
 /// `sts.credential/1`.
 pub const CREDENTIAL: (&str, u32) = ("sts.credential", 1);
@@ -41,14 +41,11 @@ impl ServiceSnapshot for Sts {
         encode(&self.copy_state())
     }
 
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged, String> {
-        Ok(Box::new(decode(&leaves, now_ms)?))
-    }
-
-    fn install(&self, staged: Staged) {
-        if let Ok(issued) = staged.downcast::<Issued>() {
-            self.replace_state(*issued);
-        }
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String> {
+        let state: Issued = decode(&leaves, now_ms)?;
+        Ok(staged(self, state, |s, state| {
+            s.replace_state(state);
+        }))
     }
 
     fn reset(&self) {
@@ -204,7 +201,7 @@ mod tests {
 
     fn reload(sts: &Sts, leaves: Leaves, now: i64) {
         let staged = sts.stage(leaves, now).expect("stage");
-        sts.install(staged);
+        staged.install();
     }
 
     #[test]
