@@ -24,11 +24,14 @@
 //! [`Gateway`] built from a [`Config`], served by [`run`] until [`signal`]; preseeding
 //! ([`Seed`], [`parse_auto_load`], [`scan_init_dir`]); the persistence settings; the names of
 //! the services ([`service_names`]) and their coverage page ([`coverage_markdown`]); the AWS
-//! model tables ([`model`], [`models`]). `internals` is for the benches only.
+//! model tables ([`model`], [`models`]). `internals` is for the benches only, `fuzzing` for the
+//! fuzz targets in `fuzz/`.
 
 mod checksum;
 mod clock;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod ids;
 mod persist;

@@ -1,0 +1,4 @@
+//! `emulator::fuzzing::json_request` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| emulator::fuzzing::json_request(data));

@@ -1,0 +1,4 @@
+//! `emulator::fuzzing::query_request` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| emulator::fuzzing::query_request(data));
