@@ -22,7 +22,8 @@
 //! The bench first runs `cargo build --release -p podstack` (a no-op when the binary is
 //! fresh). `EMULATOR_BENCH_WRITE=1` also rewrites the `## emulator gateway …` sections of
 //! `docs/performance.md`; without it the results are only printed. `EMULATOR_BENCH_PARTS`
-//! (e.g. `sqs,depth`) runs only some parts, for work on the bench (never written to the docs).
+//! (e.g. `sqs,depth`) runs only some parts, for work on the bench (never written to the docs);
+//! `EMULATOR_BENCH_PODSTACK=<binary>` measures another podstack build (A/B runs).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -163,10 +164,12 @@ fn measure_all(servers: &Servers<'_>) -> Res<Measured> {
 fn publish(md: &str) -> Res<()> {
     println!("{md}");
     if std::env::var("EMULATOR_BENCH_WRITE").is_ok_and(|v| v == "1") {
-        if std::env::var_os("EMULATOR_BENCH_PARTS").is_some() {
-            return Err(
-                "EMULATOR_BENCH_WRITE=1 needs the whole run (unset EMULATOR_BENCH_PARTS)".into(),
-            );
+        if std::env::var_os("EMULATOR_BENCH_PARTS").is_some()
+            || std::env::var_os("EMULATOR_BENCH_PODSTACK").is_some()
+        {
+            return Err("EMULATOR_BENCH_WRITE=1 needs the whole run of this build \
+                 (unset EMULATOR_BENCH_PARTS and EMULATOR_BENCH_PODSTACK)"
+                .into());
         }
         write_docs(md)?;
         eprintln!("wrote docs/performance.md");
@@ -189,8 +192,12 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Builds `podstack` in release mode (a no-op when fresh) and returns its path, next to this
-/// bench's own directory (`target/release`).
+/// bench's own directory (`target/release`). `EMULATOR_BENCH_PODSTACK=<path>` measures that
+/// binary instead (an A/B run against another build; never written to the docs).
 fn podstack_binary() -> Res<PathBuf> {
+    if let Some(bin) = std::env::var_os("EMULATOR_BENCH_PODSTACK") {
+        return Ok(PathBuf::from(bin));
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("cargo build --release -p podstack…");
     let status = Command::new(cargo)
