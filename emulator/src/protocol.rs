@@ -21,10 +21,10 @@ use model::Protocol;
 /// An error of a JSON or query protocol service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AwsError {
-    /// The error shape name, e.g. `QueueDoesNotExist`, `ResourceNotFoundException`.
+    /// The error shape name, e.g. `QueueDoesNotExist`, `ResourceNotFoundException`. Where the
+    /// model gives the shape another wire code (SQS's `AWS.SimpleQueueService.NonExistentQueue`),
+    /// the protocol codecs send that ([`Model::wire_code`](model::Model::wire_code)).
     pub code: String,
-    /// The query-protocol code when it differs (`AWS.SimpleQueueService.NonExistentQueue`).
-    pub query_code: Option<String>,
     /// Who is at fault: the caller (`Sender`) or us (`Receiver`).
     pub sender: bool,
     /// HTTP status.
@@ -38,17 +38,10 @@ impl AwsError {
     pub fn client(code: &str, message: impl Into<String>) -> Self {
         Self {
             code: code.to_owned(),
-            query_code: None,
             sender: true,
             status: 400,
             message: message.into(),
         }
-    }
-
-    /// Sets the query-protocol code.
-    pub fn query(mut self, code: &str) -> Self {
-        self.query_code = Some(code.to_owned());
-        self
     }
 
     /// Sets the status.
@@ -61,11 +54,6 @@ impl AwsError {
     pub fn receiver(mut self) -> Self {
         self.sender = false;
         self
-    }
-
-    /// The code clients of the query protocol see.
-    pub fn wire_code(&self) -> &str {
-        self.query_code.as_deref().unwrap_or(&self.code)
     }
 }
 
@@ -92,6 +80,9 @@ pub struct Wire {
     pub query_compatible: bool,
     /// XML namespace of query-protocol answers.
     pub xmlns: &'static str,
+    /// The service's model: the wire codes of its error shapes (query-protocol codes such as
+    /// `AWS.SimpleQueueService.NonExistentQueue`).
+    pub model: Option<&'static model::Model>,
 }
 
 impl Wire {
@@ -104,6 +95,7 @@ impl Wire {
             type_prefix: def.error_type_prefix,
             query_compatible: meta.query_compatible,
             xmlns: meta.xml_namespace.unwrap_or_default(),
+            model: Some(def.model),
         }
     }
 
@@ -116,6 +108,7 @@ impl Wire {
             type_prefix: "",
             query_compatible: false,
             xmlns: "https://podstack.dev/doc/unknown/",
+            model: None,
         }
     }
 
@@ -138,13 +131,19 @@ impl Wire {
     pub fn error(&self, e: &AwsError, request_id: &str) -> Response<Body> {
         let mut r = match self.protocol {
             Protocol::Json => self.json_error(e),
-            Protocol::Query | Protocol::Ec2 => query_err(self.xmlns, e, request_id),
-            Protocol::RestXml => rest_xml_error(e, request_id),
+            Protocol::Query | Protocol::Ec2 => query_err(self.xmlns, self.code(e), e, request_id),
+            Protocol::RestXml => rest_xml_error(self.code(e), e, request_id),
             Protocol::RestJson => rest_json_error(e),
         };
         *r.status_mut() =
             hyper::StatusCode::from_u16(e.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
         r
+    }
+
+    /// The code a query-protocol client sees: the error shape's code in the model, else the
+    /// shape name.
+    fn code<'e>(&self, e: &'e AwsError) -> &'e str {
+        self.model.map_or(&e.code, |m| m.wire_code(&e.code))
     }
 
     fn json_error(&self, e: &AwsError) -> Response<Body> {
@@ -159,7 +158,7 @@ impl Wire {
             set_header(
                 &mut r,
                 "x-amzn-query-error",
-                &format!("{};{fault}", e.wire_code()),
+                &format!("{};{fault}", self.code(e)),
             );
         }
         r
@@ -167,10 +166,10 @@ impl Wire {
 }
 
 /// A REST-XML error, as S3 writes it: `<Error><Code/><Message/><RequestId/></Error>`.
-fn rest_xml_error(e: &AwsError, request_id: &str) -> Response<Body> {
+fn rest_xml_error(code: &str, e: &AwsError, request_id: &str) -> Response<Body> {
     let mut w = XmlWriter::new();
     w.open("Error", None);
-    w.elem("Code", e.wire_code());
+    w.elem("Code", code);
     w.elem("Message", &e.message);
     w.elem("RequestId", request_id);
     w.close("Error");
@@ -209,12 +208,12 @@ pub fn query_ok(action: &str, xmlns: &str, result: &str, request_id: &str) -> Re
 }
 
 /// A query-protocol error.
-fn query_err(xmlns: &str, e: &AwsError, request_id: &str) -> Response<Body> {
+fn query_err(xmlns: &str, code: &str, e: &AwsError, request_id: &str) -> Response<Body> {
     let mut w = XmlWriter::new();
     w.open("ErrorResponse", Some(xmlns));
     w.open("Error", None);
     w.elem("Type", if e.sender { "Sender" } else { "Receiver" });
-    w.elem("Code", e.wire_code());
+    w.elem("Code", code);
     w.elem("Message", &e.message);
     w.raw("<Detail/>");
     w.close("Error");
@@ -309,4 +308,51 @@ fn invalid_value(k: &str) -> AwsError {
         "InvalidParameterValue",
         format!("Value for parameter {k} is invalid."),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::s3::testutil::body_text;
+    use crate::services::sqs::SERVICE as SQS;
+
+    #[test]
+    fn each_protocol_renders_the_model_s_wire_code() {
+        let e = AwsError::client("QueueDoesNotExist", "The specified queue does not exist.");
+        let json = Wire::of(&SQS, Protocol::Json).error(&e, "rid");
+        assert_eq!(json.status(), 400);
+        let header = |r: &Response<Body>, n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            header(&json, "x-amzn-query-error").as_deref(),
+            Some("AWS.SimpleQueueService.NonExistentQueue;Sender")
+        );
+        assert_eq!(
+            header(&json, "content-type").as_deref(),
+            Some("application/x-amz-json-1.0")
+        );
+        assert_eq!(
+            body_text(json),
+            r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#
+        );
+        let query = Wire::of(&SQS, Protocol::Query).error(&e.clone().receiver().status(503), "rid");
+        assert_eq!(query.status(), 503);
+        assert_eq!(
+            body_text(query),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <ErrorResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><Error>\
+             <Type>Receiver</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code>\
+             <Message>The specified queue does not exist.</Message><Detail/></Error>\
+             <RequestId>rid</RequestId></ErrorResponse>"
+        );
+        let rest = Wire::unknown(Protocol::RestJson, None).error(&e, "rid");
+        assert_eq!(
+            header(&rest, "x-amzn-ErrorType").as_deref(),
+            Some("QueueDoesNotExist")
+        );
+    }
 }

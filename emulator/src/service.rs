@@ -162,6 +162,23 @@ pub trait Provider: ServiceSnapshot {
     }
 }
 
+/// Runs a handler with typed input and output: the input (already validated against the
+/// model by the gateway) is decoded into the handler's own serde struct, a mismatch being a
+/// `SerializationException`, and the output is encoded back into the JSON shape.
+pub fn typed<I, O>(input: Value, handler: impl FnOnce(I) -> AwsResult<O>) -> AwsResult<Value>
+where
+    I: serde::de::DeserializeOwned,
+    O: serde::Serialize,
+{
+    let input = serde_json::from_value(input)
+        .map_err(|e| AwsError::client("SerializationException", e.to_string()))?;
+    serde_json::to_value(handler(input)?).map_err(|e| {
+        AwsError::client("InternalError", format!("the output does not encode: {e}"))
+            .status(500)
+            .receiver()
+    })
+}
+
 /// The error an operation of the model that a service does not implement answers with, the
 /// same in every protocol: `NotImplemented`, HTTP 501.
 pub fn not_implemented(def: &ServiceDef, op: &str) -> AwsError {

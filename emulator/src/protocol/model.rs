@@ -363,6 +363,12 @@ impl Model {
     pub fn error(&self, name: &str) -> Option<&E> {
         self.shape_named(name)?.error.as_ref()
     }
+
+    /// The code on the wire of the error shape `name` (its `awsQueryError` code where the
+    /// service has one), else `name` itself.
+    pub fn wire_code<'a>(&'a self, name: &'a str) -> &'a str {
+        self.error(name).map_or(name, |e| e.code)
+    }
 }
 
 #[cfg(test)]

@@ -153,10 +153,9 @@ impl Provider for Sqs {
     }
 }
 
-/// `QueueDoesNotExist` with its query code.
+/// `QueueDoesNotExist` (its query code comes from the model).
 pub fn no_queue() -> AwsError {
     AwsError::client("QueueDoesNotExist", "The specified queue does not exist.")
-        .query("AWS.SimpleQueueService.NonExistentQueue")
 }
 
 /// An invalid parameter value.

@@ -7,13 +7,14 @@ pub mod snapshot;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::ids;
-use crate::protocol::{AwsError, AwsResult, int_of, str_of};
+use crate::protocol::{AwsError, AwsResult};
 use crate::registry::Build;
-use crate::service::{BoxFuture, Context, Deps, Provider, ServiceDef, read, write};
+use crate::service::{BoxFuture, Context, Deps, Provider, ServiceDef, read, typed, write};
 
 /// STS in the registry.
 pub static SERVICE: ServiceDef = ServiceDef {
@@ -74,7 +75,7 @@ impl Provider for Sts {
     }
 
     fn call<'a>(&'a self, cx: &'a Context, op: &'a str, input: Value) -> BoxFuture<'a, AwsResult> {
-        Box::pin(std::future::ready(self.dispatch(cx, op, &input)))
+        Box::pin(std::future::ready(self.dispatch(cx, op, input)))
     }
 }
 
@@ -119,31 +120,35 @@ impl Sts {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs one operation (input and output in the model's JSON shape).
-    pub fn dispatch(&self, c: &Context, op: &str, input: &Value) -> AwsResult {
+    /// Runs one operation (input and output in the model's JSON shape, handled typed).
+    pub fn dispatch(&self, c: &Context, op: &str, input: Value) -> AwsResult {
         match op {
-            "GetCallerIdentity" => Ok(self.caller_identity(c)),
+            "GetCallerIdentity" => typed(input, |_: Empty| Ok(self.caller_identity(c))),
             "AssumeRole" | "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML" => {
-                self.assume_role(input)
+                typed(input, |i| self.assume_role(i))
             }
-            "GetSessionToken" => self.session_token(c, input),
+            "GetSessionToken" => typed(input, |i| self.session_token(c, i)),
             other => Err(crate::service::not_implemented(&SERVICE, other)),
         }
     }
 
-    fn caller_identity(&self, c: &Context) -> Value {
-        let (arn, user) = match self.identity(&c.access_key) {
+    fn caller_identity(&self, c: &Context) -> CallerIdentity {
+        let (arn, user_id) = match self.identity(&c.access_key) {
             Some(i) => (i.arn, i.user_id),
             None => (
                 format!("arn:aws:iam::{}:root", c.account),
                 c.access_key.clone(),
             ),
         };
-        json!({"Arn": arn, "UserId": user, "Account": c.account})
+        CallerIdentity {
+            arn,
+            user_id,
+            account: c.account.clone(),
+        }
     }
 
-    fn duration(input: &Value, default: i64, max: i64) -> AwsResult<i64> {
-        match int_of(input, "DurationSeconds")? {
+    fn duration(asked: Option<i64>, default: i64, max: i64) -> AwsResult<i64> {
+        match asked {
             None => Ok(default),
             Some(d) if (900..=max).contains(&d) => Ok(d),
             Some(d) => Err(validation(format!(
@@ -152,25 +157,27 @@ impl Sts {
         }
     }
 
-    /// Issues credentials for `identity`, remembering them; returns the `Credentials` member.
-    fn issue(&self, mut identity: Identity, seconds: i64) -> Value {
+    /// Issues credentials for `identity`, remembering them.
+    fn issue(&self, mut identity: Identity, seconds: i64) -> Credentials {
         let key = format!("ASIA{}", ids::alnum(16).to_ascii_uppercase());
         identity.expires = self.clock.now_ms() + seconds * 1000;
-        let credentials = json!({
-            "AccessKeyId": key,
-            "SecretAccessKey": ids::alnum(40),
-            "SessionToken": format!("FQoGZXIvYXdzE{}", ids::alnum(300)),
-            "Expiration": identity.expires as f64 / 1000.0,
-        });
+        let credentials = Credentials {
+            access_key_id: key.clone(),
+            secret_access_key: ids::alnum(40),
+            session_token: format!("FQoGZXIvYXdzE{}", ids::alnum(300)),
+            expiration: identity.expires as f64 / 1000.0,
+        };
         let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
         self.marks().touch(key.clone());
         issued.insert(key, identity);
         credentials
     }
 
-    fn assume_role(&self, input: &Value) -> AwsResult {
-        let role = str_of(input, "RoleArn").ok_or_else(|| validation("1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null"))?;
-        let session = str_of(input, "RoleSessionName").unwrap_or("session");
+    /// `AssumeRole`, `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML` (whose session
+    /// name would come from the assertion: `session`).
+    fn assume_role(&self, input: AssumeRoleInput) -> AwsResult<AssumeRoleOutput> {
+        let role = input.role_arn;
+        let session = input.role_session_name.as_deref().unwrap_or("session");
         let parts: Vec<&str> = role.split(':').collect();
         let (account, role_name) = match parts.as_slice() {
             ["arn", _, "iam", "", account, res] if crate::config::is_account_id(account) => (
@@ -179,7 +186,7 @@ impl Sts {
             ),
             _ => return Err(validation(format!("{role} is invalid"))),
         };
-        let seconds = Self::duration(input, 3600, 43_200)?;
+        let seconds = Self::duration(input.duration_seconds, 3600, 43_200)?;
         let role_id = format!("AROA{}", ids::alnum(17).to_ascii_uppercase());
         let arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}");
         let credentials = self.issue(
@@ -191,35 +198,104 @@ impl Sts {
             },
             seconds,
         );
-        Ok(json!({
-            "Credentials": credentials,
-            "AssumedRoleUser": {"AssumedRoleId": format!("{role_id}:{session}"), "Arn": arn},
-            "PackedPolicySize": 6,
-        }))
+        Ok(AssumeRoleOutput {
+            credentials,
+            assumed_role_user: AssumedRoleUser {
+                assumed_role_id: format!("{role_id}:{session}"),
+                arn,
+            },
+            packed_policy_size: 6,
+        })
     }
 
-    fn session_token(&self, c: &Context, input: &Value) -> AwsResult {
-        let seconds = Self::duration(input, 43_200, 129_600)?;
+    fn session_token(&self, c: &Context, input: SessionTokenInput) -> AwsResult<SessionToken> {
+        let seconds = Self::duration(input.duration_seconds, 43_200, 129_600)?;
         let identity = self.identity(&c.access_key).unwrap_or_else(|| Identity {
             account: c.account.clone(),
             arn: format!("arn:aws:iam::{}:root", c.account),
             user_id: c.access_key.clone(),
             expires: 0,
         });
-        Ok(json!({"Credentials": self.issue(identity, seconds)}))
+        Ok(SessionToken {
+            credentials: self.issue(identity, seconds),
+        })
     }
+}
+
+/// An input with no member this emulation reads.
+#[derive(Debug, Deserialize)]
+struct Empty {}
+
+/// The input of the `AssumeRole*` operations, as far as they are read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleInput {
+    role_arn: String,
+    role_session_name: Option<String>,
+    duration_seconds: Option<i64>,
+}
+
+/// The input of `GetSessionToken`, as far as it is read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SessionTokenInput {
+    duration_seconds: Option<i64>,
+}
+
+/// `GetCallerIdentity`'s output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CallerIdentity {
+    arn: String,
+    user_id: String,
+    account: String,
+}
+
+/// Temporary credentials (`Expiration` in epoch seconds, as the JSON shape has it).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Credentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: f64,
+}
+
+/// Who the credentials of an `AssumeRole*` act as.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumedRoleUser {
+    assumed_role_id: String,
+    arn: String,
+}
+
+/// The output of the `AssumeRole*` operations.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleOutput {
+    credentials: Credentials,
+    assumed_role_user: AssumedRoleUser,
+    packed_policy_size: i64,
+}
+
+/// `GetSessionToken`'s output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SessionToken {
+    credentials: Credentials,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn assumed_role_credentials_map_to_the_role_account() {
         let sts = Sts::default();
         let caller = Context::test("000000000000", "us-east-1");
         let p = json!({"RoleArn": "arn:aws:iam::111122223333:role/admin", "RoleSessionName": "s1"});
-        let out = sts.dispatch(&caller, "AssumeRole", &p).expect("assume");
+        let out = sts.dispatch(&caller, "AssumeRole", p).expect("assume");
         let key = out["Credentials"]["AccessKeyId"].as_str().expect("key");
         let id = sts.identity(key).expect("remembered");
         assert_eq!(id.account, "111122223333");
@@ -227,7 +303,7 @@ mod tests {
         sts.clock.advance(std::time::Duration::from_secs(3601));
         assert!(sts.identity(key).is_none(), "expired");
         assert!(
-            sts.dispatch(&caller, "AssumeRole", &json!({"RoleArn": "nope"}))
+            sts.dispatch(&caller, "AssumeRole", json!({"RoleArn": "nope"}))
                 .is_err()
         );
     }

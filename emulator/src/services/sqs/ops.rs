@@ -218,8 +218,7 @@ fn create_queue(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
             return Err(AwsError::client(
                 "QueueNameExists",
                 "A queue already exists with the same name and a different value for attribute(s).",
-            )
-            .query("QueueAlreadyExists"));
+            ));
         }
     } else {
         let mut q = Queue::new(name, sqs.clock.now_secs());
@@ -584,8 +583,7 @@ fn batch_entries(input: &Value) -> AwsResult<Vec<Value>> {
         return Err(AwsError::client(
             "EmptyBatchRequest",
             "There should be at least one SendMessageBatchRequestEntry in the request.",
-        )
-        .query("AWS.SimpleQueueService.EmptyBatchRequest"));
+        ));
     }
     if entries.len() > 10 {
         return Err(AwsError::client(
@@ -594,8 +592,7 @@ fn batch_entries(input: &Value) -> AwsResult<Vec<Value>> {
                 "Maximum number of entries per request are 10. You have sent {}.",
                 entries.len()
             ),
-        )
-        .query("AWS.SimpleQueueService.TooManyEntriesInBatchRequest"));
+        ));
     }
     let mut seen = HashSet::new();
     for e in &entries {
@@ -606,21 +603,24 @@ fn batch_entries(input: &Value) -> AwsResult<Vec<Value>> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(AwsError::client("InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
-                .query("AWS.SimpleQueueService.InvalidBatchEntryId"));
+            return Err(AwsError::client(
+                "InvalidBatchEntryId",
+                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
+            ));
         }
         if !seen.insert(id.to_owned()) {
-            return Err(
-                AwsError::client("BatchEntryIdsNotDistinct", format!("Id {id} repeated."))
-                    .query("AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
-            );
+            return Err(AwsError::client(
+                "BatchEntryIdsNotDistinct",
+                format!("Id {id} repeated."),
+            ));
         }
     }
     Ok(entries)
 }
 
 fn failed(id: &str, e: &AwsError) -> Value {
-    json!({"Id": id, "SenderFault": e.sender, "Code": e.wire_code(), "Message": e.message})
+    let code = super::SERVICE.model.wire_code(&e.code);
+    json!({"Id": id, "SenderFault": e.sender, "Code": code, "Message": e.message})
 }
 
 fn batch_result(ok: Vec<Value>, bad: Vec<Value>) -> Value {
@@ -643,8 +643,7 @@ fn send_batch(sqs: &Sqs, call: &Call, input: &Value) -> AwsResult {
             return Err(AwsError::client(
                 "BatchRequestTooLong",
                 format!("Batch requests cannot be longer than {max} bytes."),
-            )
-            .query("AWS.SimpleQueueService.BatchRequestTooLong"));
+            ));
         }
         for e in &entries {
             let id = str_of(e, "Id").unwrap_or_default();
@@ -885,7 +884,6 @@ fn visibility_one(sqs: &Sqs, q: &mut Queue, e: &Value) -> AwsResult<()> {
                     "MessageNotInflight",
                     "Message does not exist or is not available for visibility timeout change.",
                 )
-                .query("AWS.SimpleQueueService.MessageNotInflight")
             } else {
                 invalid_receipt(r)
             }

@@ -177,7 +177,7 @@ mod tests {
             "RoleSessionName": "s1",
             "DurationSeconds": seconds,
         });
-        let out = sts.dispatch(&caller(), "AssumeRole", &p).expect("assume");
+        let out = sts.dispatch(&caller(), "AssumeRole", p).expect("assume");
         out["Credentials"]["AccessKeyId"]
             .as_str()
             .expect("key")
