@@ -187,7 +187,7 @@ def shape_line(name, s, index, overlay):
     return "    S { " + ", ".join(fields) + ", ..S::DEFAULT },"
 
 
-def operation_line(o, index):
+def operation_line(o, index, overlay):
     http = o["http"]
     fields = [
         f"name: {lit(o['name'])}",
@@ -204,6 +204,9 @@ def operation_line(o, index):
             fields.append(f"input_ns: Some({lit(o['input']['xmlNamespace'].get('uri', ''))})")
     if "output" in o:
         fields.append(f"output: Some({index[o['output']['shape']]})")
+        root = overlay.get("output_roots", {}).get(o["name"])
+        if root:
+            fields.append(f"output_wire: Some({lit(root)})")
         if "resultWrapper" in o["output"]:
             fields.append(f"result_wrapper: Some({lit(o['output']['resultWrapper'])})")
     errors = [index[e["shape"]] for e in o.get("errors", [])]
@@ -256,7 +259,7 @@ def render(entry, model):
         "",
         "static OPERATIONS: &[O] = &[",
     ]
-    lines += [operation_line(model["operations"][n], index) for n in sorted(model["operations"])]
+    lines += [operation_line(model["operations"][n], index, overlay) for n in sorted(model["operations"])]
     lines += ["];", "", "static SHAPES: &[S] = &["]
     lines += [shape_line(n, model["shapes"][n], index, overlay) for n in names]
     lines += ["];", ""]

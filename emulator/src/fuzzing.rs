@@ -6,7 +6,7 @@ use crate::http::aws_chunked::Decoder;
 use crate::http::util::Query;
 use crate::protocol::model::Protocol;
 use crate::protocol::validate::validate;
-use crate::protocol::{parse_json, query, xml};
+use crate::protocol::{parse_json, query, rest, xml};
 use crate::registry::{self, Head, SERVICES};
 use crate::service::ServiceDef;
 use crate::services::{s3, sqs};
@@ -63,36 +63,94 @@ pub fn query_request(data: &[u8]) {
     }
 }
 
-/// REST-XML (S3): a request head `METHOD TARGET\nHost: …\nX-Amz-Target: …` followed by a
-/// blank line and a body. Routes it as the gateway does (registry, path-style or virtual-host
-/// split, the S3 router) and parses the body as S3's XML.
+/// A raw REST request: `METHOD TARGET`, header lines `Name: value`, a blank line, a body.
+struct Raw {
+    method: String,
+    path: String,
+    query: Query,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn parse(data: &[u8]) -> Self {
+        let split = data.windows(2).position(|w| w == b"\n\n");
+        let (head, body) = split.map_or((data, &[][..]), |i| (&data[..i], &data[i + 2..]));
+        let head = String::from_utf8_lossy(head);
+        let mut lines = head.lines();
+        let (method, target) = lines
+            .next()
+            .and_then(|l| l.split_once(' '))
+            .unwrap_or(("GET", "/"));
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: Query::parse(Some(query)),
+            headers,
+            body: body.to_vec(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Routes and decodes with the REST codec of `model`.
+    fn rest(&self, model: &'static crate::protocol::model::Model, protocol: Protocol) {
+        let Some((op, labels)) = rest::route(model, &self.method, &self.path, &self.query) else {
+            return;
+        };
+        let req = rest::Request {
+            query: &self.query,
+            headers: &self.headers,
+            body: &self.body,
+        };
+        if let (Ok(input), Some(shape)) =
+            (rest::decode(model, op, &labels, &req, protocol), op.input)
+        {
+            let _ = validate(model, shape, &input, protocol);
+            let _ = rest::encode(model, op, &input, protocol);
+        }
+    }
+}
+
+/// REST-XML (S3): a raw request routed as the gateway does (registry, path-style or
+/// virtual-host split, the S3 router), its body parsed as XML, and the model's REST codec
+/// run on it.
 pub fn rest_xml_request(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let (method, target) = lines
-        .next()
-        .and_then(|l| l.split_once(' '))
-        .unwrap_or(("GET", "/"));
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    };
-    let host = header("host").unwrap_or("localhost");
-    let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-    let q = Query::parse(Some(raw_query));
+    let raw = Raw::parse(data);
+    let host = raw.header("host").unwrap_or("localhost");
     let _ = registry::route(&Head {
-        target: header("x-amz-target"),
-        scope: header("x-scope"),
+        target: raw.header("x-amz-target"),
+        scope: raw.header("x-scope"),
         host,
-        form: q.has("Action"),
+        form: raw.query.has("Action"),
     });
-    let (bucket, key) = crate::http::gateway::split_s3_path(host, path);
-    let copy = header("x-amz-copy-source").is_some();
-    let _ = s3::router::route(method, bucket.as_deref(), key.as_deref(), &q, copy);
-    let _ = xml::parse(body.as_bytes());
+    let (bucket, key) = crate::http::gateway::split_s3_path(host, &raw.path);
+    let copy = raw.header("x-amz-copy-source").is_some();
+    let _ = s3::router::route(
+        &raw.method,
+        bucket.as_deref(),
+        key.as_deref(),
+        &raw.query,
+        copy,
+    );
+    let _ = xml::parse(&raw.body);
+    raw.rest(&crate::protocol::models::s3::MODEL, Protocol::RestXml);
+}
+
+/// REST-JSON (Lambda's model): a raw request routed by the model's URI templates and decoded
+/// by the REST codec.
+pub fn rest_json_request(data: &[u8]) {
+    Raw::parse(data).rest(&crate::protocol::models::lambda::MODEL, Protocol::RestJson);
 }
 
 /// `aws-chunked` bodies, fed in two pieces (byte 0 says where to split).
@@ -114,7 +172,8 @@ mod tests {
 
     #[test]
     fn entry_points_take_any_bytes() {
-        let samples: [&[u8]; 6] = [
+        let samples: [&[u8]; 7] = [
+            b"POST /2015-03-31/functions/f/invocations?Qualifier=1\nX-Amz-Log-Type: Tail\n\n{}",
             b"",
             b"\x00",
             b"\x00\x05{\"QueueName\": [1, {\"a\": null}]}",
@@ -126,6 +185,7 @@ mod tests {
             json_request(s);
             query_request(s);
             rest_xml_request(s);
+            rest_json_request(s);
             aws_chunked(s);
         }
     }

@@ -6,6 +6,7 @@
 pub mod model;
 pub mod models;
 pub mod query;
+pub mod rest;
 pub mod validate;
 pub mod xml;
 

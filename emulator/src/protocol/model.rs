@@ -129,6 +129,8 @@ pub struct O {
     pub input_ns: Option<&'static str>,
     /// Output shape.
     pub output: Option<u16>,
+    /// The root element of a REST-XML answer (`Tagging`), from `codegen/services.json`.
+    pub output_wire: Option<&'static str>,
     /// The query protocol's `<{Action}Result>` wrapper.
     pub result_wrapper: Option<&'static str>,
     /// Error shapes the operation names.
@@ -152,6 +154,7 @@ impl O {
         input_wire: None,
         input_ns: None,
         output: None,
+        output_wire: None,
         result_wrapper: None,
         errors: &[],
         checksum_required: false,
@@ -376,7 +379,8 @@ mod tests {
     use super::*;
     use crate::protocol::models;
 
-    const ALL: [&Model; 4] = [
+    const ALL: [&Model; 5] = [
+        &models::lambda::MODEL,
         &models::s3::MODEL,
         &models::secretsmanager::MODEL,
         &models::sqs::MODEL,

@@ -7,6 +7,8 @@ pub const BOTOCORE: &str = "1.43.11";
 #[rustfmt::skip]
 pub mod catalog;
 #[rustfmt::skip]
+pub mod lambda;
+#[rustfmt::skip]
 pub mod s3;
 #[rustfmt::skip]
 pub mod secretsmanager;
