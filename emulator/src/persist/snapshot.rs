@@ -176,7 +176,7 @@ pub trait ServiceSnapshot: Send + Sync {
     /// Decodes leaves (all of this service, any accounts and regions) into a new state,
     /// ready to install ([`Pending::install`]) and changing nothing until then. Fails with a
     /// message naming the path and what is wrong; never panics on bad input.
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String>;
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, decode::DecodeError>;
 
     /// Empties the state.
     fn reset(&self);

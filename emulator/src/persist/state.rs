@@ -449,6 +449,7 @@ pub fn advance_snapshot_refs(store: &Store, commit: CommitId) -> StateResult<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persist::snapshot::decode::DecodeError;
     use podstore::Document;
     use serde_json::json;
     use std::sync::Mutex;
@@ -490,13 +491,15 @@ mod tests {
                 })
                 .collect()
         }
-        fn stage(&self, leaves: Leaves, _: i64) -> Result<Staged<'_>, String> {
+        fn stage(&self, leaves: Leaves, _: i64) -> Result<Staged<'_>, DecodeError> {
             let mut m = BTreeMap::new();
             for (p, d) in leaves {
                 let s = p.segments();
-                let v = d.value()["v"].as_i64().ok_or("no v")?;
+                let v = d.value()["v"]
+                    .as_i64()
+                    .ok_or_else(|| DecodeError::new(&p, "no v"))?;
                 if Some(v) == self.fail_on {
-                    return Err(format!("{p}: refusing {v}"));
+                    return Err(DecodeError::new(&p, format!("refusing {v}")));
                 }
                 m.insert((s[0].clone(), s[1].clone(), s[4].clone()), v);
             }

@@ -20,6 +20,37 @@ pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 /// largest integer every JSON reader keeps exactly.
 pub const MAX_COUNT: u64 = 1 << 53;
 
+/// Why a resource document could not be decoded: the document's path, and what is wrong
+/// with it (naming the field). Shown as `<path>: <problem>`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct DecodeError {
+    /// The document's path in the state tree (or the path that is malformed).
+    pub path: String,
+    /// What is wrong, naming the field.
+    pub problem: String,
+}
+
+impl DecodeError {
+    /// An error about the document at `path`.
+    pub fn new(path: impl std::fmt::Display, problem: impl Into<String>) -> Self {
+        Self {
+            path: path.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Encoders return plain messages; a decode error met while encoding becomes one.
+impl From<DecodeError> for String {
+    fn from(e: DecodeError) -> Self {
+        e.to_string()
+    }
+}
+
+/// The result of decoding.
+pub type DecodeResult<T> = Result<T, DecodeError>;
+
 /// Where a leaf lives: `<account>/<region>/<service>/<type>/<ids…>`.
 #[derive(Clone, Copy, Debug)]
 pub struct Leaf<'a> {
@@ -34,19 +65,28 @@ pub struct Leaf<'a> {
 }
 
 /// Splits a leaf's path, checking the account and the service segment.
-pub fn split<'a>(path: &'a StatePath, service: &str) -> Result<Leaf<'a>, String> {
+pub fn split<'a>(path: &'a StatePath, service: &str) -> DecodeResult<Leaf<'a>> {
     let Some((account, region, svc)) = path.scope() else {
-        return Err(format!("{path}: too short for a resource of {service}"));
+        return Err(DecodeError::new(
+            path,
+            format!("too short for a resource of {service}"),
+        ));
     };
     if svc != service {
-        return Err(format!("{path}: not a {service} resource"));
+        return Err(DecodeError::new(path, format!("not a {service} resource")));
     }
     if !crate::config::is_account_id(account) {
-        return Err(format!("{path}: {account:?} is not a 12-digit account id"));
+        return Err(DecodeError::new(
+            path,
+            format!("{account:?} is not a 12-digit account id"),
+        ));
     }
     let segs = path.segments();
     let Some(kind) = segs.get(3) else {
-        return Err(format!("{path}: the resource type is missing"));
+        return Err(DecodeError::new(
+            path,
+            "the resource type is missing".to_string(),
+        ));
     };
     Ok(Leaf {
         account,
@@ -58,10 +98,11 @@ pub fn split<'a>(path: &'a StatePath, service: &str) -> Result<Leaf<'a>, String>
 
 impl<'a> Leaf<'a> {
     /// Checks that a regional service's leaf is not under `global`.
-    pub fn regional(&self, path: &StatePath) -> Result<(), String> {
+    pub fn regional(&self, path: &StatePath) -> DecodeResult<()> {
         if self.region == "global" {
-            Err(format!(
-                "{path}: a regional resource cannot be under \"global\""
+            Err(DecodeError::new(
+                path,
+                "a regional resource cannot be under \"global\"".to_string(),
             ))
         } else {
             Ok(())
@@ -69,14 +110,10 @@ impl<'a> Leaf<'a> {
     }
 
     /// The `N` ids after the type, or an error naming the expected shape.
-    pub fn ids<const N: usize>(
-        &self,
-        path: &StatePath,
-        shape: &str,
-    ) -> Result<[&'a str; N], String> {
+    pub fn ids<const N: usize>(&self, path: &StatePath, shape: &str) -> DecodeResult<[&'a str; N]> {
         let ids: Vec<&'a str> = self.rest.iter().map(String::as_str).collect();
         ids.try_into()
-            .map_err(|_| format!("{path}: expected a path of the form {shape}"))
+            .map_err(|_| DecodeError::new(path, format!("expected a path of the form {shape}")))
     }
 }
 
@@ -86,21 +123,30 @@ pub fn check_schema(
     doc: &Document,
     name: &str,
     version: u32,
-) -> Result<(), String> {
+) -> DecodeResult<()> {
     let (found, v) = doc.schema_parts();
     if found != name {
-        return Err(format!(
-            "{path}: schema {:?} where {name}/{version} was expected",
-            doc.schema()
+        return Err(DecodeError::new(
+            path,
+            format!(
+                "schema {:?} where {name}/{version} was expected",
+                doc.schema()
+            ),
         ));
     }
     if v > version {
-        return Err(format!(
-            "{path}: {name}/{v} is newer than this podstack understands (it reads up to {name}/{version})"
+        return Err(DecodeError::new(
+            path,
+            format!(
+                "{name}/{v} is newer than this podstack understands (it reads up to {name}/{version})"
+            ),
         ));
     }
     if v == 0 {
-        return Err(format!("{path}: {name}/0 is not a known schema version"));
+        return Err(DecodeError::new(
+            path,
+            format!("{name}/0 is not a known schema version"),
+        ));
     }
     Ok(())
 }
@@ -178,10 +224,10 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// The top-level fields of the document at `at` (the path, as text).
-    pub fn new(at: &'a str, value: &'a Value) -> Result<Self, String> {
+    pub fn new(at: &'a str, value: &'a Value) -> DecodeResult<Self> {
         let map = value
             .as_object()
-            .ok_or_else(|| format!("{at}: the document is not a JSON object"))?;
+            .ok_or_else(|| DecodeError::new(at, "the document is not a JSON object"))?;
         Ok(Self {
             at,
             prefix: String::new(),
@@ -190,17 +236,17 @@ impl<'a> Fields<'a> {
     }
 
     /// An error about field `k`.
-    pub fn err(&self, k: &str, problem: &str) -> String {
-        format!("{}: {}{k} {problem}", self.at, self.prefix)
+    pub fn err(&self, k: &str, problem: &str) -> DecodeError {
+        DecodeError::new(self.at, format!("{}{k} {problem}", self.prefix))
     }
 
     /// An error about the object these fields belong to.
-    pub fn fail(&self, problem: &str) -> String {
+    pub fn fail(&self, problem: &str) -> DecodeError {
         let name = self.prefix.trim_end_matches('.');
         if name.is_empty() {
-            format!("{}: {problem}", self.at)
+            DecodeError::new(self.at, problem)
         } else {
-            format!("{}: {name}: {problem}", self.at)
+            DecodeError::new(self.at, format!("{name}: {problem}"))
         }
     }
 
@@ -209,70 +255,70 @@ impl<'a> Fields<'a> {
         self.map.get(k).filter(|v| !v.is_null())
     }
 
-    fn required(&self, k: &str) -> Result<&'a Value, String> {
+    fn required(&self, k: &str) -> DecodeResult<&'a Value> {
         self.get(k).ok_or_else(|| self.err(k, "is missing"))
     }
 
     /// A required string.
-    pub fn str(&self, k: &str) -> Result<&'a str, String> {
+    pub fn str(&self, k: &str) -> DecodeResult<&'a str> {
         self.required(k)?
             .as_str()
             .ok_or_else(|| self.err(k, "must be a string"))
     }
 
     /// An optional string.
-    pub fn opt_str(&self, k: &str) -> Result<Option<&'a str>, String> {
+    pub fn opt_str(&self, k: &str) -> DecodeResult<Option<&'a str>> {
         self.get(k)
             .map(|v| v.as_str().ok_or_else(|| self.err(k, "must be a string")))
             .transpose()
     }
 
     /// An optional string, owned.
-    pub fn opt_string(&self, k: &str) -> Result<Option<String>, String> {
+    pub fn opt_string(&self, k: &str) -> DecodeResult<Option<String>> {
         Ok(self.opt_str(k)?.map(str::to_owned))
     }
 
     /// A required integer.
-    pub fn i64(&self, k: &str) -> Result<i64, String> {
+    pub fn i64(&self, k: &str) -> DecodeResult<i64> {
         self.required(k)?
             .as_i64()
             .ok_or_else(|| self.err(k, "must be an integer"))
     }
 
     /// An optional integer.
-    pub fn opt_i64(&self, k: &str) -> Result<Option<i64>, String> {
+    pub fn opt_i64(&self, k: &str) -> DecodeResult<Option<i64>> {
         self.get(k)
             .map(|v| v.as_i64().ok_or_else(|| self.err(k, "must be an integer")))
             .transpose()
     }
 
     /// A required non-negative integer.
-    pub fn u64(&self, k: &str) -> Result<u64, String> {
+    pub fn u64(&self, k: &str) -> DecodeResult<u64> {
         self.required(k)?
             .as_u64()
             .ok_or_else(|| self.err(k, "must be a non-negative integer"))
     }
 
     /// A required time in Unix milliseconds, within `0..=MAX_TIME_MS`.
-    pub fn time(&self, k: &str) -> Result<i64, String> {
+    pub fn time(&self, k: &str) -> DecodeResult<i64> {
         let t = self.i64(k)?;
         self.check_time(k, t, MAX_TIME_MS)
     }
 
     /// An optional time in Unix milliseconds.
-    pub fn opt_time(&self, k: &str) -> Result<Option<i64>, String> {
+    pub fn opt_time(&self, k: &str) -> DecodeResult<Option<i64>> {
         self.opt_i64(k)?
             .map(|t| self.check_time(k, t, MAX_TIME_MS))
             .transpose()
     }
 
     /// A required time in Unix seconds.
-    pub fn time_s(&self, k: &str) -> Result<i64, String> {
+    pub fn time_s(&self, k: &str) -> DecodeResult<i64> {
         let t = self.i64(k)?;
         self.check_time(k, t, MAX_TIME_MS / 1000)
     }
 
-    fn check_time(&self, k: &str, t: i64, max: i64) -> Result<i64, String> {
+    fn check_time(&self, k: &str, t: i64, max: i64) -> DecodeResult<i64> {
         if (0..=max).contains(&t) {
             Ok(t)
         } else {
@@ -284,7 +330,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required counter within `0..=max`.
-    pub fn count(&self, k: &str, max: u64) -> Result<u64, String> {
+    pub fn count(&self, k: &str, max: u64) -> DecodeResult<u64> {
         let n = self.u64(k)?;
         if n <= max {
             Ok(n)
@@ -294,19 +340,19 @@ impl<'a> Fields<'a> {
     }
 
     /// A required non-negative 32-bit integer.
-    pub fn u32(&self, k: &str) -> Result<u32, String> {
+    pub fn u32(&self, k: &str) -> DecodeResult<u32> {
         u32::try_from(self.u64(k)?).map_err(|_| self.err(k, "is too large"))
     }
 
     /// A required boolean.
-    pub fn bool(&self, k: &str) -> Result<bool, String> {
+    pub fn bool(&self, k: &str) -> DecodeResult<bool> {
         self.required(k)?
             .as_bool()
             .ok_or_else(|| self.err(k, "must be true or false"))
     }
 
     /// A required array.
-    pub fn array(&self, k: &str) -> Result<&'a [Value], String> {
+    pub fn array(&self, k: &str) -> DecodeResult<&'a [Value]> {
         self.required(k)?
             .as_array()
             .map(Vec::as_slice)
@@ -314,7 +360,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional array (missing or `null` is empty).
-    pub fn opt_array(&self, k: &str) -> Result<&'a [Value], String> {
+    pub fn opt_array(&self, k: &str) -> DecodeResult<&'a [Value]> {
         match self.get(k) {
             None => Ok(&[]),
             Some(v) => v
@@ -326,18 +372,18 @@ impl<'a> Fields<'a> {
 
     /// The fields of a required nested object.
     #[cfg(test)]
-    pub fn object(&self, k: &str) -> Result<Fields<'a>, String> {
+    pub fn object(&self, k: &str) -> DecodeResult<Fields<'a>> {
         let v = self.required(k)?;
         self.nested(k, v)
     }
 
     /// The fields of an optional nested object.
-    pub fn opt_object(&self, k: &str) -> Result<Option<Fields<'a>>, String> {
+    pub fn opt_object(&self, k: &str) -> DecodeResult<Option<Fields<'a>>> {
         self.get(k).map(|v| self.nested(k, v)).transpose()
     }
 
     /// The fields of `v`, an object found under the name `name` (a key or `key[i]`).
-    pub fn nested(&self, name: &str, v: &'a Value) -> Result<Fields<'a>, String> {
+    pub fn nested(&self, name: &str, v: &'a Value) -> DecodeResult<Fields<'a>> {
         let map = v
             .as_object()
             .ok_or_else(|| self.err(name, "must be an object"))?;
@@ -349,7 +395,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The entries of a nested object, each with its name for errors.
-    pub fn entries(&self, k: &str) -> Result<Vec<(&'a String, &'a Value)>, String> {
+    pub fn entries(&self, k: &str) -> DecodeResult<Vec<(&'a String, &'a Value)>> {
         match self.get(k) {
             None => Ok(Vec::new()),
             Some(v) => Ok(v
@@ -361,7 +407,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A `{name: string}` map (missing or `null` is empty).
-    pub fn string_map(&self, k: &str) -> Result<BTreeMap<String, String>, String> {
+    pub fn string_map(&self, k: &str) -> DecodeResult<BTreeMap<String, String>> {
         self.entries(k)?
             .into_iter()
             .map(|(name, v)| {
@@ -373,7 +419,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required `[[k, v], …]` list.
-    pub fn pairs(&self, k: &str) -> Result<Vec<(String, String)>, String> {
+    pub fn pairs(&self, k: &str) -> DecodeResult<Vec<(String, String)>> {
         self.array(k)?
             .iter()
             .enumerate()
@@ -382,14 +428,14 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional `[[k, v], …]` list.
-    pub fn opt_pairs(&self, k: &str) -> Result<Option<Vec<(String, String)>>, String> {
+    pub fn opt_pairs(&self, k: &str) -> DecodeResult<Option<Vec<(String, String)>>> {
         match self.get(k) {
             None => Ok(None),
             Some(_) => self.pairs(k).map(Some),
         }
     }
 
-    fn pair(&self, name: &str, v: &Value) -> Result<(String, String), String> {
+    fn pair(&self, name: &str, v: &Value) -> DecodeResult<(String, String)> {
         match v.as_array().map(Vec::as_slice) {
             Some([Value::String(a), Value::String(b)]) => Ok((a.clone(), b.clone())),
             _ => Err(self.err(name, "must be a pair of strings")),
@@ -397,13 +443,13 @@ impl<'a> Fields<'a> {
     }
 
     /// A required blob reference `{"$blob": hex, "size": n}`.
-    pub fn blob(&self, k: &str) -> Result<BlobInfo, String> {
+    pub fn blob(&self, k: &str) -> DecodeResult<BlobInfo> {
         let v = self.required(k)?;
         self.blob_of(k, v)
     }
 
     /// The blob reference `v`, found under the name `name`.
-    pub fn blob_of(&self, name: &str, v: &Value) -> Result<BlobInfo, String> {
+    pub fn blob_of(&self, name: &str, v: &Value) -> DecodeResult<BlobInfo> {
         let bad = || {
             self.err(
                 name,
@@ -423,14 +469,14 @@ impl<'a> Fields<'a> {
     }
 
     /// Optional base64 bytes.
-    pub fn opt_base64(&self, k: &str) -> Result<Option<Vec<u8>>, String> {
+    pub fn opt_base64(&self, k: &str) -> DecodeResult<Option<Vec<u8>>> {
         self.opt_str(k)?
             .map(|s| b64_decode(s).ok_or_else(|| self.err(k, "is not valid base64")))
             .transpose()
     }
 
     /// Checks that string field `k` equals `expected` (the path's segment).
-    pub fn matches(&self, k: &str, expected: &str) -> Result<(), String> {
+    pub fn matches(&self, k: &str, expected: &str) -> DecodeResult<()> {
         let found = self.str(k)?;
         if found == expected {
             Ok(())
@@ -452,7 +498,7 @@ pub mod testing {
     pub fn stage_err(svc: &dyn ServiceSnapshot, leaves: Leaves, now_ms: i64) -> String {
         match svc.stage(leaves, now_ms) {
             Ok(_) => panic!("staging should have failed"),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
@@ -571,22 +617,28 @@ mod tests {
     fn errors_name_the_path_and_the_field() {
         let v = json!({"a": 1, "n": {"b": "x"}, "p": [["k", "v"], ["k"]], "blob": {"$blob": "zz"}});
         let f = Fields::new("acct/r/s/t/id", &v).expect("object");
+        let e = f.str("a").expect_err("wrong type");
         assert_eq!(
-            f.str("a").expect_err("wrong type"),
+            (e.path.as_str(), e.problem.as_str()),
+            ("acct/r/s/t/id", "a must be a string")
+        );
+        assert_eq!(
+            f.str("a").expect_err("wrong type").to_string(),
             "acct/r/s/t/id: a must be a string"
         );
         assert_eq!(
-            f.str("missing").expect_err("missing"),
+            f.str("missing").expect_err("missing").to_string(),
             "acct/r/s/t/id: missing is missing"
         );
         let n = f.object("n").expect("nested");
         assert_eq!(
-            n.i64("b").expect_err("nested"),
+            n.i64("b").expect_err("nested").to_string(),
             "acct/r/s/t/id: n.b must be an integer"
         );
         assert!(
             f.pairs("p")
                 .expect_err("bad pair")
+                .to_string()
                 .contains("p[1] must be a pair")
         );
         assert!(f.blob("blob").is_err());
@@ -599,7 +651,9 @@ mod tests {
         let p = path_of("000000000000/us-east-1/sqs/queue/q");
         let doc = Document::new(json!({"schema": "sqs.queue/2"})).expect("doc");
         assert_eq!(
-            check_schema(&p, &doc, "sqs.queue", 1).expect_err("newer"),
+            check_schema(&p, &doc, "sqs.queue", 1)
+                .expect_err("newer")
+                .to_string(),
             "000000000000/us-east-1/sqs/queue/q: sqs.queue/2 is newer than this podstack understands (it reads up to sqs.queue/1)"
         );
         let doc = Document::new(json!({"schema": "sqs.message/1"})).expect("doc");

@@ -37,7 +37,9 @@ use super::state::{
     Bucket, Checksum, ObjMeta, ObjVersion, Part, S3Mark, S3State, Upload, Versioning,
 };
 use crate::checksum::Algorithm;
-use crate::persist::snapshot::decode::{Fields, check_schema, leaf, pairs_json, path, split};
+use crate::persist::snapshot::decode::{
+    DecodeError, DecodeResult, Fields, check_schema, leaf, pairs_json, path, split,
+};
 use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
 /// `s3.bucket/1`.
@@ -64,7 +66,7 @@ impl ServiceSnapshot for S3 {
         encode(&state)
     }
 
-    fn stage(&self, leaves: Leaves, _now_ms: i64) -> Result<Staged<'_>, String> {
+    fn stage(&self, leaves: Leaves, _now_ms: i64) -> Result<Staged<'_>, DecodeError> {
         Ok(staged(self, decode(&leaves)?, |s3, mut state| {
             state.marks.set_all();
             s3.replace_state(state);
@@ -356,7 +358,7 @@ struct Assembly {
 }
 
 /// Decodes S3 leaves into a complete state; errors name the path and the problem.
-pub fn decode(leaves: &Leaves) -> Result<S3State, String> {
+pub fn decode(leaves: &Leaves) -> DecodeResult<S3State> {
     let mut a = Assembly::default();
     for (p, d) in leaves {
         a.add(p, d)?;
@@ -365,7 +367,7 @@ pub fn decode(leaves: &Leaves) -> Result<S3State, String> {
 }
 
 impl Assembly {
-    fn add(&mut self, p: &StatePath, d: &Document) -> Result<(), String> {
+    fn add(&mut self, p: &StatePath, d: &Document) -> DecodeResult<()> {
         let leaf = split(p, "s3")?;
         leaf.regional(p)?;
         let at = p.to_string();
@@ -399,33 +401,45 @@ impl Assembly {
                 self.uploads.push(pending(bucket, id).with(value));
                 Ok(())
             }
-            other => Err(format!("{at}: unknown S3 resource type {other:?}")),
+            other => Err(DecodeError::new(
+                &at,
+                format!("unknown S3 resource type {other:?}"),
+            )),
         }
     }
 
-    fn add_bucket(&mut self, at: &str, account: &str, b: Bucket) -> Result<(), String> {
+    fn add_bucket(&mut self, at: &str, account: &str, b: Bucket) -> DecodeResult<()> {
         let key = (account.to_owned(), b.name.clone());
         if let Some(prev) = self.buckets.get(&key) {
-            return Err(format!(
-                "{at}: bucket {:?} is defined twice (also in region {})",
-                b.name, prev.region
+            return Err(DecodeError::new(
+                at,
+                format!(
+                    "bucket {:?} is defined twice (also in region {})",
+                    b.name, prev.region
+                ),
             ));
         }
         self.buckets.insert(key, b);
         Ok(())
     }
 
-    fn finish(mut self) -> Result<S3State, String> {
+    fn finish(mut self) -> DecodeResult<S3State> {
         for o in std::mem::take(&mut self.objects) {
             let b = self.bucket_of(&o)?;
             if b.objects.insert(o.id.clone(), o.value).is_some() {
-                return Err(format!("{}: key {:?} is defined twice", o.at, o.id));
+                return Err(DecodeError::new(
+                    &o.at,
+                    format!("key {:?} is defined twice", o.id),
+                ));
             }
         }
         for u in std::mem::take(&mut self.uploads) {
             let b = self.bucket_of(&u)?;
             if b.uploads.insert(u.id.clone(), u.value).is_some() {
-                return Err(format!("{}: upload {:?} is defined twice", u.at, u.id));
+                return Err(DecodeError::new(
+                    &u.at,
+                    format!("upload {:?} is defined twice", u.id),
+                ));
             }
         }
         check_global_names(&self.buckets)?;
@@ -436,18 +450,24 @@ impl Assembly {
         Ok(state)
     }
 
-    fn bucket_of<T>(&mut self, p: &Pending<T>) -> Result<&mut Bucket, String> {
+    fn bucket_of<T>(&mut self, p: &Pending<T>) -> DecodeResult<&mut Bucket> {
         let key = (p.account.clone(), p.bucket.clone());
         let b = self.buckets.get_mut(&key).ok_or_else(|| {
-            format!(
-                "{}: bucket {:?} of account {} is not in the state",
-                p.at, p.bucket, p.account
+            DecodeError::new(
+                &p.at,
+                format!(
+                    "bucket {:?} of account {} is not in the state",
+                    p.bucket, p.account
+                ),
             )
         })?;
         if b.region != p.region {
-            return Err(format!(
-                "{}: bucket {:?} is in region {}, not {}",
-                p.at, p.bucket, b.region, p.region
+            return Err(DecodeError::new(
+                &p.at,
+                format!(
+                    "bucket {:?} is in region {}, not {}",
+                    p.bucket, b.region, p.region
+                ),
             ));
         }
         Ok(b)
@@ -468,20 +488,20 @@ impl Pending<()> {
 }
 
 /// Bucket names are global in S3: one name, one account.
-fn check_global_names(buckets: &BTreeMap<(String, String), Bucket>) -> Result<(), String> {
+fn check_global_names(buckets: &BTreeMap<(String, String), Bucket>) -> DecodeResult<()> {
     let mut owner: HashMap<&str, &str> = HashMap::new();
     for ((account, name), b) in buckets {
         if let Some(first) = owner.insert(name, account) {
-            return Err(format!(
-                "{account}/{}/s3/bucket/{name}: bucket names are global, and account {first} has a bucket {name:?} too",
-                b.region
+            return Err(DecodeError::new(
+                format!("{account}/{}/s3/bucket/{name}", b.region),
+                format!("bucket names are global, and account {first} has a bucket {name:?} too"),
             ));
         }
     }
     Ok(())
 }
 
-fn decode_bucket(f: &Fields<'_>, region: &str, name: &str) -> Result<Bucket, String> {
+fn decode_bucket(f: &Fields<'_>, region: &str, name: &str) -> DecodeResult<Bucket> {
     f.matches("name", name)?;
     f.matches("region", region)?;
     let versioning = match f.str("versioning")? {
@@ -507,7 +527,7 @@ fn decode_bucket(f: &Fields<'_>, region: &str, name: &str) -> Result<Bucket, Str
     })
 }
 
-fn decode_object(f: &Fields<'_>, bucket: &str, key: &str) -> Result<Vec<ObjVersion>, String> {
+fn decode_object(f: &Fields<'_>, bucket: &str, key: &str) -> DecodeResult<Vec<ObjVersion>> {
     f.matches("bucket", bucket)?;
     f.matches("key", key)?;
     let list = f.array("versions")?;
@@ -529,13 +549,13 @@ fn decode_object(f: &Fields<'_>, bucket: &str, key: &str) -> Result<Vec<ObjVersi
     Ok(out)
 }
 
-fn decode_version(f: &Fields<'_>) -> Result<ObjVersion, String> {
+fn decode_version(f: &Fields<'_>) -> DecodeResult<ObjVersion> {
     let body = f
         .opt_array("body")?
         .iter()
         .enumerate()
         .map(|(i, b)| f.blob_of(&format!("body[{i}]"), b))
-        .collect::<Result<Vec<BlobInfo>, String>>()?;
+        .collect::<DecodeResult<Vec<BlobInfo>>>()?;
     let size = f.u64("size")?;
     let total = body.iter().try_fold(0u64, |a, b| a.checked_add(b.size));
     if total != Some(size) {
@@ -555,7 +575,7 @@ fn decode_version(f: &Fields<'_>) -> Result<ObjVersion, String> {
     })
 }
 
-fn decode_meta(parent: &Fields<'_>) -> Result<ObjMeta, String> {
+fn decode_meta(parent: &Fields<'_>) -> DecodeResult<ObjMeta> {
     let Some(f) = parent.opt_object("meta")? else {
         return Ok(ObjMeta::default());
     };
@@ -572,7 +592,7 @@ fn decode_meta(parent: &Fields<'_>) -> Result<ObjMeta, String> {
     })
 }
 
-fn algorithm(f: &Fields<'_>, k: &str) -> Result<Option<Algorithm>, String> {
+fn algorithm(f: &Fields<'_>, k: &str) -> DecodeResult<Option<Algorithm>> {
     f.opt_str(k)?
         .map(|name| {
             Algorithm::parse(name)
@@ -581,7 +601,7 @@ fn algorithm(f: &Fields<'_>, k: &str) -> Result<Option<Algorithm>, String> {
         .transpose()
 }
 
-fn decode_checksum(parent: &Fields<'_>, k: &str) -> Result<Option<Checksum>, String> {
+fn decode_checksum(parent: &Fields<'_>, k: &str) -> DecodeResult<Option<Checksum>> {
     let Some(f) = parent.opt_object(k)? else {
         return Ok(None);
     };
@@ -593,7 +613,7 @@ fn decode_checksum(parent: &Fields<'_>, k: &str) -> Result<Option<Checksum>, Str
     }))
 }
 
-fn decode_parts(f: &Fields<'_>) -> Result<Vec<Part>, String> {
+fn decode_parts(f: &Fields<'_>) -> DecodeResult<Vec<Part>> {
     f.opt_array("parts")?
         .iter()
         .enumerate()
@@ -601,7 +621,7 @@ fn decode_parts(f: &Fields<'_>) -> Result<Vec<Part>, String> {
         .collect()
 }
 
-fn decode_part(f: &Fields<'_>) -> Result<Part, String> {
+fn decode_part(f: &Fields<'_>) -> DecodeResult<Part> {
     let number = f.u32("number")?;
     if !(1..=MAX_PART).contains(&number) {
         return Err(f.err("number", &format!("is {number}, not within 1..={MAX_PART}")));
@@ -615,7 +635,7 @@ fn decode_part(f: &Fields<'_>) -> Result<Part, String> {
     })
 }
 
-fn decode_upload(f: &Fields<'_>, bucket: &str, id: &str) -> Result<Upload, String> {
+fn decode_upload(f: &Fields<'_>, bucket: &str, id: &str) -> DecodeResult<Upload> {
     f.matches("bucket", bucket)?;
     f.matches("id", id)?;
     let mut parts = BTreeMap::new();

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::{Secret, Secrets, SecretsManager, Version};
 use crate::persist::snapshot::decode::{
-    Fields, check_schema, document, opt_b64, pairs_json, path, split,
+    DecodeError, DecodeResult, Fields, check_schema, document, opt_b64, pairs_json, path, split,
 };
 use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
@@ -46,7 +46,7 @@ impl ServiceSnapshot for SecretsManager {
         encode(&self.copy_state())
     }
 
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String> {
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, DecodeError> {
         let state: State = decode(&leaves, now_ms)?;
         Ok(staged(self, state, |s, state| {
             s.replace_state(state);
@@ -172,16 +172,16 @@ fn version_json(v: &Version) -> Value {
 
 /// Decodes Secrets Manager leaves, dropping secrets whose deletion window has passed at
 /// `now`; errors name the path and the problem.
-pub fn decode(leaves: &Leaves, now: i64) -> Result<State, String> {
+pub fn decode(leaves: &Leaves, now: i64) -> DecodeResult<State> {
     let mut state = State::new();
     let mut seen = HashSet::new();
     for (p, d) in leaves {
         let leaf = split(p, "secretsmanager")?;
         leaf.regional(p)?;
         if leaf.kind != "secret" {
-            return Err(format!(
-                "{p}: unknown Secrets Manager resource type {:?}",
-                leaf.kind
+            return Err(DecodeError::new(
+                p,
+                format!("unknown Secrets Manager resource type {:?}", leaf.kind),
             ));
         }
         let [name] = leaf.ids(p, "<account>/<region>/secretsmanager/secret/<name>")?;
@@ -194,7 +194,10 @@ pub fn decode(leaves: &Leaves, now: i64) -> Result<State, String> {
             name,
         )?;
         if !seen.insert(p) {
-            return Err(format!("{at}: secret {name:?} is defined twice"));
+            return Err(DecodeError::new(
+                &at,
+                format!("secret {name:?} is defined twice"),
+            ));
         }
         if alive(&secret, now) {
             let scope = (leaf.account.to_owned(), leaf.region.to_owned());
@@ -207,12 +210,7 @@ pub fn decode(leaves: &Leaves, now: i64) -> Result<State, String> {
     Ok(state)
 }
 
-fn decode_secret(
-    f: &Fields<'_>,
-    account: &str,
-    region: &str,
-    name: &str,
-) -> Result<Secret, String> {
+fn decode_secret(f: &Fields<'_>, account: &str, region: &str, name: &str) -> DecodeResult<Secret> {
     f.matches("name", name)?;
     let arn = f.str("arn")?;
     check_arn(f, arn, account, region, name)?;
@@ -240,7 +238,7 @@ fn check_arn(
     account: &str,
     region: &str,
     name: &str,
-) -> Result<(), String> {
+) -> DecodeResult<()> {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     let ok = match parts.as_slice() {
         ["arn", _, "secretsmanager", r, a, "secret", rest] => {
@@ -260,7 +258,7 @@ fn check_arn(
     }
 }
 
-fn decode_versions(f: &Fields<'_>) -> Result<BTreeMap<String, Version>, String> {
+fn decode_versions(f: &Fields<'_>) -> DecodeResult<BTreeMap<String, Version>> {
     let mut out = BTreeMap::new();
     let mut holders: HashMap<String, String> = HashMap::new();
     for (id, v) in f.entries("versions")? {
@@ -278,7 +276,7 @@ fn decode_versions(f: &Fields<'_>) -> Result<BTreeMap<String, Version>, String> 
     Ok(out)
 }
 
-fn decode_version(f: &Fields<'_>) -> Result<Version, String> {
+fn decode_version(f: &Fields<'_>) -> DecodeResult<Version> {
     let string = f.opt_string("string")?;
     let binary = f.opt_base64("binary")?;
     if string.is_some() == binary.is_some() {

@@ -37,7 +37,7 @@ use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
 use crate::checksum::b64;
 use crate::persist::snapshot::decode::{
-    Fields, MAX_COUNT, built_leaf, check_schema, map_json, split,
+    DecodeError, DecodeResult, Fields, MAX_COUNT, built_leaf, check_schema, map_json, split,
 };
 use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
@@ -71,7 +71,7 @@ impl ServiceSnapshot for Sqs {
         encode(queues, now_ms)
     }
 
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String> {
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, DecodeError> {
         let state: Queues = decode(&leaves, now_ms)?;
         Ok(staged(self, state, |s, state| {
             s.replace_state(state);
@@ -239,7 +239,7 @@ struct Assembly {
 
 /// Decodes SQS leaves into every queue, rebuilt at `now`; errors name the path and the
 /// problem.
-pub fn decode(leaves: &Leaves, now: i64) -> Result<Queues, String> {
+pub fn decode(leaves: &Leaves, now: i64) -> DecodeResult<Queues> {
     let mut a = Assembly::default();
     for (p, d) in leaves {
         a.add(p, d)?;
@@ -248,7 +248,7 @@ pub fn decode(leaves: &Leaves, now: i64) -> Result<Queues, String> {
 }
 
 impl Assembly {
-    fn add(&mut self, p: &StatePath, d: &Document) -> Result<(), String> {
+    fn add(&mut self, p: &StatePath, d: &Document) -> DecodeResult<()> {
         let leaf = split(p, "sqs")?;
         leaf.regional(p)?;
         let at = p.to_string();
@@ -264,7 +264,10 @@ impl Assembly {
                 check_schema(p, d, QUEUE.0, QUEUE.1)?;
                 let doc = decode_queue(&f, name)?;
                 if self.queues.insert(key(name), doc).is_some() {
-                    return Err(format!("{at}: queue {name:?} is defined twice"));
+                    return Err(DecodeError::new(
+                        &at,
+                        format!("queue {name:?} is defined twice"),
+                    ));
                 }
                 Ok(())
             }
@@ -275,20 +278,26 @@ impl Assembly {
                 self.messages.entry(key(queue)).or_default().push((at, m));
                 Ok(())
             }
-            other => Err(format!("{at}: unknown SQS resource type {other:?}")),
+            other => Err(DecodeError::new(
+                &at,
+                format!("unknown SQS resource type {other:?}"),
+            )),
         }
     }
 
-    fn finish(mut self, now: i64) -> Result<Queues, String> {
+    fn finish(mut self, now: i64) -> DecodeResult<Queues> {
         let mut out = Queues::new();
         for (key, messages) in std::mem::take(&mut self.messages) {
             let Some((at, _)) = messages.first() else {
                 continue;
             };
             if !self.queues.contains_key(&key) {
-                return Err(format!(
-                    "{at}: queue {:?} of account {} in {} is not in the state",
-                    key.name, key.account, key.region
+                return Err(DecodeError::new(
+                    at,
+                    format!(
+                        "queue {:?} of account {} in {} is not in the state",
+                        key.name, key.account, key.region
+                    ),
                 ));
             }
             check_unique(&messages)?;
@@ -306,24 +315,27 @@ impl Assembly {
 }
 
 /// Message ids and sequence numbers are unique within a queue.
-fn check_unique(messages: &[(String, Message)]) -> Result<(), String> {
+fn check_unique(messages: &[(String, Message)]) -> DecodeResult<()> {
     let mut ids = HashMap::new();
     let mut seqs = HashMap::new();
     for (at, m) in messages {
         if ids.insert(m.id.as_str(), at).is_some() {
-            return Err(format!("{at}: message {:?} is defined twice", m.id));
+            return Err(DecodeError::new(
+                at,
+                format!("message {:?} is defined twice", m.id),
+            ));
         }
         if let Some(other) = seqs.insert(m.seq, m.id.as_str()) {
-            return Err(format!(
-                "{at}: seq {} is also the seq of message {other:?}",
-                m.seq
+            return Err(DecodeError::new(
+                at,
+                format!("seq {} is also the seq of message {other:?}", m.seq),
             ));
         }
     }
     Ok(())
 }
 
-fn decode_queue(f: &Fields<'_>, name: &str) -> Result<QueueDoc, String> {
+fn decode_queue(f: &Fields<'_>, name: &str) -> DecodeResult<QueueDoc> {
     f.matches("name", name)?;
     if !valid_name(name) {
         return Err(f.err("name", &format!("{name:?} is not a valid queue name")));
@@ -340,7 +352,7 @@ fn decode_queue(f: &Fields<'_>, name: &str) -> Result<QueueDoc, String> {
 }
 
 /// Attributes, validated and canonicalized as `SetQueueAttributes` does.
-fn decode_attributes(f: &Fields<'_>, fifo: bool) -> Result<BTreeMap<String, String>, String> {
+fn decode_attributes(f: &Fields<'_>, fifo: bool) -> DecodeResult<BTreeMap<String, String>> {
     let given = f.string_map("attributes")?;
     let as_json = map_json(&given);
     let mut attrs = validate_attributes(Some(&as_json), fifo, true)
@@ -349,7 +361,7 @@ fn decode_attributes(f: &Fields<'_>, fifo: bool) -> Result<BTreeMap<String, Stri
     Ok(attrs)
 }
 
-fn decode_dedup(f: &Fields<'_>) -> Result<Vec<DedupEntry>, String> {
+fn decode_dedup(f: &Fields<'_>) -> DecodeResult<Vec<DedupEntry>> {
     let mut seen = HashMap::new();
     let mut out = Vec::new();
     for (i, e) in f.opt_array("dedup")?.iter().enumerate() {
@@ -388,7 +400,7 @@ fn dedup_entry(v: &Value) -> Option<DedupEntry> {
     })
 }
 
-fn decode_message(f: &Fields<'_>, queue: &str, id: &str) -> Result<Message, String> {
+fn decode_message(f: &Fields<'_>, queue: &str, id: &str) -> DecodeResult<Message> {
     f.matches("queue", queue)?;
     f.matches("id", id)?;
     let receive_count = f.u32("receive_count")?;
@@ -414,7 +426,7 @@ fn decode_message(f: &Fields<'_>, queue: &str, id: &str) -> Result<Message, Stri
     })
 }
 
-fn decode_attrs(f: &Fields<'_>, k: &str) -> Result<BTreeMap<String, Attr>, String> {
+fn decode_attrs(f: &Fields<'_>, k: &str) -> DecodeResult<BTreeMap<String, Attr>> {
     let mut out = BTreeMap::new();
     for (name, v) in f.entries(k)? {
         let a = f.nested(&format!("{k}.{name}"), v)?;

@@ -19,7 +19,9 @@ use podstore::{Document, StatePath};
 use serde_json::{Value, json};
 
 use super::{Identity, Sts};
-use crate::persist::snapshot::decode::{Fields, check_schema, document, path, split};
+use crate::persist::snapshot::decode::{
+    DecodeError, DecodeResult, Fields, check_schema, document, path, split,
+};
 use crate::persist::snapshot::{Delta, Leaves, ServiceSnapshot, Staged, Taken, staged};
 
 /// `sts.credential/1`.
@@ -41,7 +43,7 @@ impl ServiceSnapshot for Sts {
         encode(&self.copy_state())
     }
 
-    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, String> {
+    fn stage(&self, leaves: Leaves, now_ms: i64) -> Result<Staged<'_>, DecodeError> {
         let state: Issued = decode(&leaves, now_ms)?;
         Ok(staged(self, state, |s, state| {
             s.replace_state(state);
@@ -116,14 +118,15 @@ fn identity_json(id: &Identity) -> Value {
 
 /// Decodes STS leaves, dropping credentials expired at `now`; errors name the path and the
 /// problem.
-pub fn decode(leaves: &Leaves, now: i64) -> Result<Issued, String> {
+pub fn decode(leaves: &Leaves, now: i64) -> DecodeResult<Issued> {
     let mut seen: HashMap<&str, &StatePath> = HashMap::new();
     let mut out = Issued::new();
     for (p, d) in leaves {
         let (key, id) = decode_leaf(p, d)?;
         if let Some(first) = seen.insert(key, p) {
-            return Err(format!(
-                "{p}: access key {key:?} is also defined at {first}"
+            return Err(DecodeError::new(
+                p,
+                format!("access key {key:?} is also defined at {first}"),
             ));
         }
         if id.expires > now {
@@ -133,16 +136,19 @@ pub fn decode(leaves: &Leaves, now: i64) -> Result<Issued, String> {
     Ok(out)
 }
 
-fn decode_leaf<'a>(p: &'a StatePath, d: &Document) -> Result<(&'a str, Identity), String> {
+fn decode_leaf<'a>(p: &'a StatePath, d: &Document) -> DecodeResult<(&'a str, Identity)> {
     let leaf = split(p, "sts")?;
     if leaf.region != "global" {
-        return Err(format!(
-            "{p}: STS credentials are global, not in {}",
-            leaf.region
+        return Err(DecodeError::new(
+            p,
+            format!("STS credentials are global, not in {}", leaf.region),
         ));
     }
     if leaf.kind != "credential" {
-        return Err(format!("{p}: unknown STS resource type {:?}", leaf.kind));
+        return Err(DecodeError::new(
+            p,
+            format!("unknown STS resource type {:?}", leaf.kind),
+        ));
     }
     let [key] = leaf.ids(p, "<account>/global/sts/credential/<access key id>")?;
     check_schema(p, d, CREDENTIAL.0, CREDENTIAL.1)?;
@@ -195,7 +201,7 @@ mod tests {
     fn refused(sts: &Sts, leaves: Leaves, now: i64) -> String {
         match sts.stage(leaves, now) {
             Ok(_) => panic!("staging should have failed"),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
