@@ -28,7 +28,7 @@ pub fn validate(
         model,
         problems: Vec::new(),
     };
-    v.structure(model.shape(shape), input, "")?;
+    v.structure(model.shape(shape), input, &At::ROOT)?;
     if v.problems.is_empty() {
         return Ok(());
     }
@@ -52,20 +52,64 @@ struct Validator<'m> {
     problems: Vec<String>,
 }
 
+/// One step of a path in AWS's form.
+#[derive(Clone, Copy, Debug)]
+enum Step<'a> {
+    /// A structure member (shown with a lower-case first letter).
+    Member(&'a str),
+    /// A list item (shown as `N.member`, from 1).
+    Item(usize),
+    /// A map key.
+    Key(&'a str),
+}
+
+/// Where a value sits, built as the walk descends and written out only for a problem, so a
+/// valid input costs no allocation.
+#[derive(Clone, Copy, Debug)]
+struct At<'a> {
+    parent: Option<&'a At<'a>>,
+    step: Option<Step<'a>>,
+}
+
+impl<'a> At<'a> {
+    const ROOT: At<'static> = At {
+        parent: None,
+        step: None,
+    };
+
+    fn then(&'a self, step: Step<'a>) -> At<'a> {
+        At {
+            parent: Some(self),
+            step: Some(step),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut steps = Vec::new();
+        let mut at = Some(self);
+        while let Some(a) = at {
+            steps.extend(a.step);
+            at = a.parent;
+        }
+        let parts: Vec<String> = steps
+            .iter()
+            .rev()
+            .map(|s| match s {
+                Step::Member(name) => lower_first(name),
+                Step::Item(i) => format!("{}.member", i + 1),
+                Step::Key(k) => (*k).to_owned(),
+            })
+            .collect();
+        parts.join(".")
+    }
+}
+
 /// `QueueName` → `queueName`, as AWS names members in messages.
 fn lower_first(name: &str) -> String {
     let mut c = name.chars();
     c.next().map_or_else(String::new, |f| {
         f.to_lowercase().chain(c).collect::<String>()
     })
-}
-
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        lower_first(name)
-    } else {
-        format!("{path}.{}", lower_first(name))
-    }
 }
 
 /// How a value is shown in a message: strings bare, everything else as JSON.
@@ -87,30 +131,32 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn mismatch(v: &Value, path: &str, want: &str) -> AwsError {
+fn mismatch(v: &Value, at: &At<'_>, want: &str) -> AwsError {
     AwsError::client(
         "SerializationException",
         format!(
-            "{} can not be converted to {want} (at '{path}')",
-            type_name(v)
+            "{} can not be converted to {want} (at '{}')",
+            type_name(v),
+            at.render()
         ),
     )
 }
 
 impl Validator<'_> {
-    fn structure(&mut self, s: &S, v: &Value, path: &str) -> Result<(), AwsError> {
+    fn structure(&mut self, s: &S, v: &Value, at: &At<'_>) -> Result<(), AwsError> {
         if s.has(shape_flags::DOCUMENT) {
             return Ok(());
         }
         let Value::Object(fields) = v else {
-            return Err(mismatch(v, path, "a structure"));
+            return Err(mismatch(v, at, "a structure"));
         };
         for m in s.members {
-            let at = join(path, m.name);
+            let here = at.then(Step::Member(m.name));
             match fields.get(m.name).filter(|x| !x.is_null()) {
-                Some(x) => self.value(self.model.shape(m.shape), x, &at)?,
+                Some(x) => self.value(self.model.shape(m.shape), x, &here)?,
                 None if m.required => self.problems.push(format!(
-                    "Value null at '{at}' failed to satisfy constraint: Member must not be null"
+                    "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                    here.render()
                 )),
                 None => {}
             }
@@ -118,84 +164,90 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn value(&mut self, s: &S, v: &Value, path: &str) -> Result<(), AwsError> {
+    fn value(&mut self, s: &S, v: &Value, at: &At<'_>) -> Result<(), AwsError> {
         match (s.kind, v) {
-            (K::Structure, _) => self.structure(s, v, path),
+            (K::Structure, _) => self.structure(s, v, at),
             (K::List, Value::Array(items)) => {
-                self.length(s, v, items.len(), path);
+                self.length(s, v, items.len(), at);
                 let item = self.model.shape(s.members[0].shape);
                 for (i, x) in items.iter().enumerate() {
-                    self.value(item, x, &format!("{path}.{}.member", i + 1))?;
+                    self.value(item, x, &at.then(Step::Item(i)))?;
                 }
                 Ok(())
             }
             (K::Map, Value::Object(entries)) => {
-                self.length(s, v, entries.len(), path);
+                self.length(s, v, entries.len(), at);
                 let (key, value) = (
                     self.model.shape(s.members[0].shape),
                     self.model.shape(s.members[1].shape),
                 );
                 for (k, x) in entries {
-                    self.value(key, &Value::String(k.clone()), &format!("{path}.{k}"))?;
-                    self.value(value, x, &format!("{path}.{k}"))?;
+                    let here = at.then(Step::Key(k));
+                    self.value(key, &Value::String(k.clone()), &here)?;
+                    self.value(value, x, &here)?;
                 }
                 Ok(())
             }
             (K::String, Value::String(text)) => {
-                self.length(s, v, text.chars().count(), path);
+                self.length(s, v, text.chars().count(), at);
                 if !s.enums.is_empty() && !s.enums.contains(&text.as_str()) {
                     self.problems.push(format!(
-                        "Value '{text}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        "Value '{text}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        at.render(),
                         s.enums.join(", ")
                     ));
                 }
                 Ok(())
             }
             (K::Blob, Value::String(text)) => {
-                self.length(s, v, text.len() / 4 * 3, path);
+                self.length(s, v, text.len() / 4 * 3, at);
                 Ok(())
             }
             (
                 K::Integer | K::Long | K::Float | K::Double | K::BigDecimal | K::BigInteger,
                 Value::Number(n),
             ) => {
-                self.range(s, v, n.as_f64().unwrap_or_default(), path);
+                self.range(s, v, n.as_f64().unwrap_or_default(), at);
                 Ok(())
             }
             (K::Boolean, Value::Bool(_)) | (K::Timestamp, Value::Number(_) | Value::String(_)) => {
                 Ok(())
             }
-            (kind, _) => Err(mismatch(v, path, &format!("{kind:?}").to_ascii_lowercase())),
+            (kind, _) => Err(mismatch(v, at, &format!("{kind:?}").to_ascii_lowercase())),
         }
     }
 
-    fn length(&mut self, s: &S, v: &Value, len: usize, path: &str) {
+    fn length(&mut self, s: &S, v: &Value, len: usize, at: &At<'_>) {
         let len = len as f64;
         if let Some(min) = s.min.filter(|m| len < *m) {
             self.problems.push(format!(
-                "Value '{}' at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}",
-                shown(v)
+                "Value '{}' at '{}' failed to satisfy constraint: Member must have length greater than or equal to {min}",
+                shown(v),
+                at.render()
             ));
         }
         if let Some(max) = s.max.filter(|m| len > *m) {
             self.problems.push(format!(
-                "Value '{}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}",
-                shown(v)
+                "Value '{}' at '{}' failed to satisfy constraint: Member must have length less than or equal to {max}",
+                shown(v),
+                at.render()
             ));
         }
     }
 
-    fn range(&mut self, s: &S, v: &Value, n: f64, path: &str) {
+    fn range(&mut self, s: &S, v: &Value, n: f64, at: &At<'_>) {
         if let Some(min) = s.min.filter(|m| n < *m) {
             self.problems.push(format!(
-                "Value '{}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {min}",
-                shown(v)
+                "Value '{}' at '{}' failed to satisfy constraint: Member must have value greater than or equal to {min}",
+                shown(v),
+                at.render()
             ));
         }
         if let Some(max) = s.max.filter(|m| n > *m) {
             self.problems.push(format!(
-                "Value '{}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {max}",
-                shown(v)
+                "Value '{}' at '{}' failed to satisfy constraint: Member must have value less than or equal to {max}",
+                shown(v),
+                at.render()
             ));
         }
     }

@@ -84,33 +84,70 @@ ops! {
 /// `?select&select-type=2`) are all present, preferring more query keys, then more of its
 /// required query members present (`?analytics&id=` is the Get, not the List), then not
 /// deprecated, then implemented (so that a tie leaves the choice to the table).
-fn model_op(method: &str, object: bool, q: &Query) -> Option<&'static str> {
-    let model = &crate::protocol::models::s3::MODEL;
-    let path = if object {
-        "/{Bucket}/{Key+}"
-    } else {
-        "/{Bucket}"
-    };
-    model
-        .operations
+fn model_op(method: &str, object: bool, q: &Query) -> Option<&'static Binding> {
+    bindings()
         .iter()
-        .filter(|o| o.method == method)
-        .filter_map(|o| {
-            let (p, query) = o.uri.split_once('?').unwrap_or((o.uri, ""));
-            let keys: Vec<&str> = query.split('&').filter(|k| !k.is_empty()).collect();
-            let present = keys.iter().all(|k| match k.split_once('=') {
-                Some((k, v)) => q.get(k) == Some(v),
+        .filter(|b| b.object == object && b.method == method)
+        .filter(|b| {
+            b.keys.iter().all(|(k, v)| match v {
+                Some(v) => q.get(k) == Some(v),
                 None => q.has(k),
-            });
-            (p == path && present).then(|| {
-                let required = required_query(model, o).filter(|k| q.has(k)).count();
-                let current = o.flags & op_flags::DEPRECATED == 0;
-                let ours = IMPLEMENTED.contains(&o.name);
-                ((keys.len(), required, current, ours), o.name)
             })
         })
-        .max_by_key(|(rank, _)| *rank)
-        .map(|(_, name)| name)
+        .max_by_key(|b| {
+            let required = b.required.iter().filter(|k| q.has(k)).count();
+            (b.keys.len(), required, b.current, b.ours)
+        })
+}
+
+/// An operation of the S3 model on a bucket or an object, its HTTP binding parsed once.
+#[derive(Debug)]
+struct Binding {
+    name: &'static str,
+    method: &'static str,
+    /// `/{Bucket}/{Key+}` rather than `/{Bucket}`.
+    object: bool,
+    /// The literal query keys of its URI, with their values where the URI fixes one.
+    keys: Vec<(&'static str, Option<&'static str>)>,
+    /// The query-string names of its required members.
+    required: Vec<&'static str>,
+    /// Not deprecated.
+    current: bool,
+    /// The table implements it.
+    ours: bool,
+}
+
+/// The bindings of every bucket and object operation of the model, parsed on first use.
+fn bindings() -> &'static [Binding] {
+    static BINDINGS: std::sync::OnceLock<Vec<Binding>> = std::sync::OnceLock::new();
+    BINDINGS.get_or_init(|| {
+        let model = &crate::protocol::models::s3::MODEL;
+        model
+            .operations
+            .iter()
+            .filter_map(|o| {
+                let (path, query) = o.uri.split_once('?').unwrap_or((o.uri, ""));
+                let object = match path {
+                    "/{Bucket}/{Key+}" => true,
+                    "/{Bucket}" => false,
+                    _ => return None,
+                };
+                Some(Binding {
+                    name: o.name,
+                    method: o.method,
+                    object,
+                    keys: query
+                        .split('&')
+                        .filter(|k| !k.is_empty())
+                        .map(|k| k.split_once('=').map_or((k, None), |(k, v)| (k, Some(v))))
+                        .collect(),
+                    required: required_query(model, o).collect(),
+                    current: o.flags & op_flags::DEPRECATED == 0,
+                    ours: IMPLEMENTED.contains(&o.name),
+                })
+            })
+            .collect()
+    })
 }
 
 /// The query-string names of an operation's required members.
@@ -124,8 +161,9 @@ fn required_query(model: &'static Model, o: &'static O) -> impl Iterator<Item = 
 
 /// The model's operation for a request, when the table does not implement it.
 fn unsupported(method: &str, object: bool, q: &Query) -> Option<Op> {
-    let name = model_op(method, object, q)?;
-    (!IMPLEMENTED.contains(&name)).then_some(Op::Unsupported(name))
+    model_op(method, object, q)
+        .filter(|b| !b.ours)
+        .map(|b| Op::Unsupported(b.name))
 }
 
 /// Routes a request. `None` when the method does not apply to the resource.
