@@ -85,9 +85,12 @@ ops! {
 /// required query members present (`?analytics&id=` is the Get, not the List), then not
 /// deprecated, then implemented (so that a tie leaves the choice to the table).
 fn model_op(method: &str, object: bool, q: &Query) -> Option<&'static Binding> {
-    bindings()
+    let candidates = bindings(method, object);
+    if q.0.is_empty() && candidates.iter().all(|b| b.ours || !b.keys.is_empty()) {
+        return None;
+    }
+    candidates
         .iter()
-        .filter(|b| b.object == object && b.method == method)
         .filter(|b| {
             b.keys.iter().all(|(k, v)| match v {
                 Some(v) => q.get(k) == Some(v),
@@ -104,9 +107,6 @@ fn model_op(method: &str, object: bool, q: &Query) -> Option<&'static Binding> {
 #[derive(Debug)]
 struct Binding {
     name: &'static str,
-    method: &'static str,
-    /// `/{Bucket}/{Key+}` rather than `/{Bucket}`.
-    object: bool,
     /// The literal query keys of its URI, with their values where the URI fixes one.
     keys: Vec<(&'static str, Option<&'static str>)>,
     /// The query-string names of its required members.
@@ -117,25 +117,45 @@ struct Binding {
     ours: bool,
 }
 
-/// The bindings of every bucket and object operation of the model, parsed on first use.
-fn bindings() -> &'static [Binding] {
-    static BINDINGS: std::sync::OnceLock<Vec<Binding>> = std::sync::OnceLock::new();
-    BINDINGS.get_or_init(|| {
-        let model = &crate::protocol::models::s3::MODEL;
-        model
-            .operations
-            .iter()
-            .filter_map(|o| {
-                let (path, query) = o.uri.split_once('?').unwrap_or((o.uri, ""));
-                let object = match path {
-                    "/{Bucket}/{Key+}" => true,
-                    "/{Bucket}" => false,
-                    _ => return None,
-                };
-                Some(Binding {
+/// The methods S3 operations use, for indexing [`bindings`].
+const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
+
+/// The model's bucket (`object` false) or object operations with `method`, their bindings
+/// parsed on first use: a request looks only at the few that can match it.
+fn bindings(method: &str, object: bool) -> &'static [Binding] {
+    static BINDINGS: std::sync::OnceLock<Vec<Vec<Binding>>> = std::sync::OnceLock::new();
+    let all = BINDINGS.get_or_init(|| {
+        let mut by = Vec::new();
+        by.resize_with(METHODS.len() * 2, Vec::new);
+        for (slot, b) in parse_bindings() {
+            by[slot].push(b);
+        }
+        by
+    });
+    METHODS
+        .iter()
+        .position(|m| *m == method)
+        .map_or(&[], |m| &all[m * 2 + usize::from(object)])
+}
+
+/// Every bucket and object operation of the model with its slot in [`bindings`].
+fn parse_bindings() -> Vec<(usize, Binding)> {
+    let model = &crate::protocol::models::s3::MODEL;
+    model
+        .operations
+        .iter()
+        .filter_map(|o| {
+            let (path, query) = o.uri.split_once('?').unwrap_or((o.uri, ""));
+            let object = match path {
+                "/{Bucket}/{Key+}" => true,
+                "/{Bucket}" => false,
+                _ => return None,
+            };
+            let m = METHODS.iter().position(|m| *m == o.method)?;
+            Some((
+                m * 2 + usize::from(object),
+                Binding {
                     name: o.name,
-                    method: o.method,
-                    object,
                     keys: query
                         .split('&')
                         .filter(|k| !k.is_empty())
@@ -144,10 +164,10 @@ fn bindings() -> &'static [Binding] {
                     required: required_query(model, o).collect(),
                     current: o.flags & op_flags::DEPRECATED == 0,
                     ours: IMPLEMENTED.contains(&o.name),
-                })
-            })
-            .collect()
-    })
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The query-string names of an operation's required members.
