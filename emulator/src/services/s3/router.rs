@@ -465,4 +465,38 @@ mod tests {
         assert_eq!(bucket_from_host("s3.localhost.localstack.cloud:4566"), None);
         assert_eq!(bucket_from_host("sqs.localhost"), None);
     }
+
+    /// Every bucket or object operation of the model routes to itself, implemented or not
+    /// (a deprecated one to its successor).
+    #[test]
+    fn every_operation_of_the_model_is_reachable() {
+        let model = &crate::protocol::models::s3::MODEL;
+        let mut checked = 0;
+        for (slot, b) in parse_bindings() {
+            let object = slot % 2 == 1;
+            let method = METHODS[slot / 2];
+            let mut params: Vec<String> = b
+                .keys
+                .iter()
+                .map(|(k, v)| v.map_or_else(|| (*k).to_owned(), |v| format!("{k}={v}")))
+                .collect();
+            params.extend(b.required.iter().map(|k| format!("{k}=x")));
+            let q = Query::parse(Some(&params.join("&")));
+            let key = object.then_some("k");
+            let copy = ["CopyObject", "UploadPartCopy"].contains(&b.name);
+            let got = route(method, Some("b"), key, &q, copy).map(Op::name);
+            let op = model.operation(b.name).expect("in the model");
+            let deprecated = op.flags & op_flags::DEPRECATED != 0;
+            // A deprecated operation shares its binding with its successor
+            // (GetBucketLifecycle, GetBucketLifecycleConfiguration): the successor wins.
+            let successor = got.is_some_and(|g| g == format!("{}Configuration", b.name));
+            assert!(
+                got == Some(b.name) || (deprecated && successor),
+                "{method} {} routes to {got:?}",
+                b.name
+            );
+            checked += 1;
+        }
+        assert!(checked > 90, "{checked} bindings");
+    }
 }
