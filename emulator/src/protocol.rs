@@ -225,6 +225,26 @@ fn query_err(xmlns: &str, code: &str, e: &AwsError, request_id: &str) -> Respons
     r
 }
 
+/// A scalar given as text (a query parameter, a URI label, a header) in the JSON shape of its
+/// kind: numbers and booleans parsed (`None` when they do not parse), everything else, and
+/// timestamps, as the string itself.
+pub fn scalar_from_text(kind: model::K, v: &str) -> Option<Value> {
+    use model::K;
+    Some(match kind {
+        K::Integer | K::Long => Value::from(v.trim().parse::<i64>().ok()?),
+        K::Float | K::Double | K::BigDecimal => {
+            let f: f64 = v.trim().parse().ok()?;
+            serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+        }
+        K::Boolean => match v {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return None,
+        },
+        _ => Value::String(v.to_owned()),
+    })
+}
+
 /// Reads a whole small request body (JSON or form), refusing more than `limit` bytes.
 pub async fn read_body(body: hyper::body::Incoming, limit: usize) -> AwsResult<Vec<u8>> {
     use http_body_util::BodyExt;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::model::{K, M, Model, O, S, member_flags, shape_flags};
 use super::xml::XmlWriter;
-use super::{AwsError, AwsResult};
+use super::{AwsError, AwsResult, scalar_from_text};
 use crate::http::util::iso8601_ms;
 
 /// Decodes the parameters of a query request into `op`'s input.
@@ -111,24 +111,11 @@ impl Form<'_> {
 
 /// A scalar parameter in the JSON shape of its kind.
 fn scalar(s: &S, key: &str, v: &str) -> AwsResult<Value> {
-    let bad = || {
+    scalar_from_text(s.kind, v).ok_or_else(|| {
         AwsError::client(
             "InvalidParameterValue",
             format!("Value ({v}) for parameter {key} is invalid."),
         )
-    };
-    Ok(match s.kind {
-        K::Integer | K::Long => Value::from(v.trim().parse::<i64>().map_err(|_| bad())?),
-        K::Float | K::Double | K::BigDecimal => {
-            let f: f64 = v.trim().parse().map_err(|_| bad())?;
-            serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-        }
-        K::Boolean => match v {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => return Err(bad()),
-        },
-        _ => Value::String(v.to_owned()),
     })
 }
 

@@ -9,15 +9,13 @@
 //!   JSON shape (timestamps as epoch seconds, blobs as base64).
 //! - [`encode`]: an output in the JSON shape into a status, headers and a body.
 
-use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
 use super::model::{K, Loc, M, Model, O, Protocol, S, member_flags, shape_flags};
 use super::xml::{self, XmlWriter};
-use super::{AwsError, AwsResult};
+use super::{AwsError, AwsResult, scalar_from_text};
+use crate::checksum::{b64, b64_decode};
 use crate::http::util::{Query, http_date, iso8601_ms, parse_http_date, percent_decode};
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// What the codec decodes of a routed REST request (method and path went to [`route`]).
 #[derive(Clone, Copy, Debug)]
@@ -156,28 +154,20 @@ fn bad(what: &str, v: &str) -> AwsError {
 
 /// A scalar from text (a label, a query parameter or a header).
 fn text_value(s: &S, m: &M, v: &str) -> AwsResult<Value> {
-    Ok(match s.kind {
-        K::Integer | K::Long => Value::from(v.trim().parse::<i64>().map_err(|_| bad(m.name, v))?),
-        K::Float | K::Double | K::BigDecimal => {
-            let f: f64 = v.trim().parse().map_err(|_| bad(m.name, v))?;
-            Number::from_f64(f).map_or(Value::Null, Value::Number)
-        }
-        K::Boolean => match v.trim() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => return Err(bad(m.name, v)),
-        },
-        K::Timestamp => match v.trim().parse::<f64>() {
-            Ok(secs) => Number::from_f64(secs).map_or(Value::Null, Value::Number),
-            Err(_) => Value::from(parse_http_date(v).ok_or_else(|| bad(m.name, v))?),
-        },
-        _ => Value::String(v.to_owned()),
-    })
+    if s.kind == K::Timestamp {
+        return match v.trim().parse::<f64>() {
+            Ok(secs) => Ok(Number::from_f64(secs).map_or(Value::Null, Value::Number)),
+            Err(_) => Ok(Value::from(
+                parse_http_date(v).ok_or_else(|| bad(m.name, v))?,
+            )),
+        };
+    }
+    scalar_from_text(s.kind, v).ok_or_else(|| bad(m.name, v))
 }
 
 fn header_value(model: &Model, s: &S, m: &M, v: &str) -> AwsResult<Value> {
     if m.flags & member_flags::JSON_VALUE != 0 {
-        let raw = B64.decode(v.trim()).map_err(|_| bad(m.name, v))?;
+        let raw = b64_decode(v).ok_or_else(|| bad(m.name, v))?;
         return serde_json::from_slice(&raw).map_err(|_| bad(m.name, v));
     }
     if s.kind == K::List {
@@ -245,7 +235,7 @@ fn decode_body(
         let m = &input.members[usize::from(i)];
         let s = model.shape(m.shape);
         let v = match s.kind {
-            K::Blob => Some(Value::String(B64.encode(body))),
+            K::Blob => Some(Value::String(b64(body))),
             K::String => Some(Value::String(String::from_utf8_lossy(body).into_owned())),
             _ if body.iter().all(u8::is_ascii_whitespace) => None,
             _ => Some(parse_structure(model, s, body, protocol)?),
@@ -453,7 +443,7 @@ fn scalar_text(v: &Value) -> String {
 
 fn header_text(s: &S, m: &M, v: &Value) -> String {
     if m.flags & member_flags::JSON_VALUE != 0 {
-        return B64.encode(v.to_string());
+        return b64(v.to_string().as_bytes());
     }
     match (s.kind, v) {
         (K::Timestamp, Value::Number(n)) => http_date(n.as_f64().unwrap_or_default() as i64),
@@ -470,8 +460,8 @@ fn payload(model: &Model, m: &M, output: &Value, protocol: Protocol) -> Vec<u8> 
     };
     let s = model.shape(m.shape);
     match (s.kind, v) {
-        (K::Blob, Value::String(b64)) => {
-            B64.decode(b64).unwrap_or_else(|_| b64.as_bytes().to_vec())
+        (K::Blob, Value::String(text)) => {
+            b64_decode(text).unwrap_or_else(|| text.as_bytes().to_vec())
         }
         (K::String, Value::String(text)) => text.clone().into_bytes(),
         _ if protocol == Protocol::RestXml => {
@@ -643,10 +633,9 @@ mod tests {
         assert_eq!(
             input,
             json!({"FunctionName": "f", "Qualifier": "3", "InvocationType": "Event",
-                   "Payload": B64.encode(br#"{"a":1}"#)})
+                   "Payload": b64(br#"{"a":1}"#)})
         );
-        let out =
-            json!({"StatusCode": 202, "FunctionError": "Unhandled", "Payload": B64.encode(b"{}")});
+        let out = json!({"StatusCode": 202, "FunctionError": "Unhandled", "Payload": b64(b"{}")});
         let answer = encode(m, op, &out, Protocol::RestJson);
         assert_eq!(answer.status, 202);
         assert_eq!(
@@ -708,7 +697,7 @@ mod tests {
         let input = decode(m, put_object, &labels, &req, Protocol::RestXml).expect("decoded");
         assert_eq!(input["Metadata"], json!({"color": "blue"}));
         assert_eq!(input["ContentLength"], 3);
-        assert_eq!(input["Body"], B64.encode(b"abc"));
+        assert_eq!(input["Body"], b64(b"abc"));
         let get_tags = m.operation("GetObjectTagging").expect("op");
         let answer = encode(
             m,
