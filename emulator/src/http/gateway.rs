@@ -316,7 +316,8 @@ impl Gateway {
             .ok_or_else(|| unknown_operation(def, op, Protocol::Json))?;
         let bytes = protocol::read_body(body, def.body_limit).await?;
         let input = protocol::parse_json(&bytes)?;
-        self.invoke(def, model_op, input, cx, effect).await
+        let provider = self.provider(def, model_op)?;
+        self.invoke(provider, model_op, input, cx, effect).await
     }
 
     /// A query-protocol request: parameters from the query string and a form body, with
@@ -373,7 +374,7 @@ impl Gateway {
     ) -> AwsResult<String> {
         let provider = self.provider(def, op)?;
         let input = provider.query_input(op, params)?;
-        let output = self.invoke(def, op, input, cx, effect).await?;
+        let output = self.invoke(provider, op, input, cx, effect).await?;
         Ok(provider.query_output(op, &output))
     }
 
@@ -391,16 +392,16 @@ impl Gateway {
     /// Calls an operation of the model: `NotImplemented` unless the service declares it.
     async fn invoke(
         &self,
-        def: &'static ServiceDef,
+        provider: &dyn crate::service::Provider,
         op: &'static O,
         input: Value,
         cx: &Context,
         effect: &mut Effect,
     ) -> AwsResult<Value> {
+        let def = provider.def();
         let declared = def
             .op(op.name)
             .ok_or_else(|| crate::service::not_implemented(def, op.name))?;
-        let provider = self.provider(def, op)?;
         if def.validate
             && let Some(shape) = op.input
         {

@@ -147,16 +147,6 @@ impl Sts {
         }
     }
 
-    fn duration(asked: Option<i64>, default: i64, max: i64) -> AwsResult<i64> {
-        match asked {
-            None => Ok(default),
-            Some(d) if (900..=max).contains(&d) => Ok(d),
-            Some(d) => Err(validation(format!(
-                "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and {max}"
-            ))),
-        }
-    }
-
     /// Issues credentials for `identity`, remembering them.
     fn issue(&self, mut identity: Identity, seconds: i64) -> Credentials {
         let key = format!("ASIA{}", ids::alnum(16).to_ascii_uppercase());
@@ -186,7 +176,7 @@ impl Sts {
             ),
             _ => return Err(validation(format!("{role} is invalid"))),
         };
-        let seconds = Self::duration(input.duration_seconds, 3600, 43_200)?;
+        let seconds = input.duration_seconds.unwrap_or(3600);
         let role_id = format!("AROA{}", ids::alnum(17).to_ascii_uppercase());
         let arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}");
         let credentials = self.issue(
@@ -209,7 +199,7 @@ impl Sts {
     }
 
     fn session_token(&self, c: &Context, input: SessionTokenInput) -> AwsResult<SessionToken> {
-        let seconds = Self::duration(input.duration_seconds, 43_200, 129_600)?;
+        let seconds = input.duration_seconds.unwrap_or(43_200);
         let identity = self.identity(&c.access_key).unwrap_or_else(|| Identity {
             account: c.account.clone(),
             arn: format!("arn:aws:iam::{}:root", c.account),
@@ -226,7 +216,8 @@ impl Sts {
 #[derive(Debug, Deserialize)]
 struct Empty {}
 
-/// The input of the `AssumeRole*` operations, as far as they are read.
+/// The input of the `AssumeRole*` operations, as far as they are read (the gateway has
+/// checked `DurationSeconds` against the model's range, 900 to 43,200).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct AssumeRoleInput {
@@ -235,7 +226,8 @@ struct AssumeRoleInput {
     duration_seconds: Option<i64>,
 }
 
-/// The input of `GetSessionToken`, as far as it is read.
+/// The input of `GetSessionToken`, as far as it is read (`DurationSeconds` checked against
+/// the model's range, 900 to 129,600).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct SessionTokenInput {
