@@ -7,6 +7,7 @@ pub mod model;
 pub mod models;
 pub mod query;
 pub mod rest;
+pub mod shape_xml;
 pub mod validate;
 pub mod xml;
 

@@ -10,9 +10,9 @@
 use serde_json::{Map, Value};
 
 use super::model::{K, M, Model, O, S, member_flags, shape_flags};
+use super::shape_xml;
 use super::xml::XmlWriter;
 use super::{AwsError, AwsResult, scalar_from_text};
-use crate::http::util::iso8601_ms;
 
 /// Decodes the parameters of a query request into `op`'s input.
 pub fn decode(model: &Model, op: &O, params: &[(String, String)]) -> AwsResult<Value> {
@@ -123,63 +123,9 @@ fn scalar(s: &S, key: &str, v: &str) -> AwsResult<Value> {
 pub fn encode(model: &Model, op: &O, output: &Value) -> String {
     let mut w = XmlWriter::default();
     if let Some(shape) = op.output {
-        members(&mut w, model, model.shape(shape), output);
+        shape_xml::members(&mut w, model, model.shape(shape), output);
     }
     w.finish()
-}
-
-fn members(w: &mut XmlWriter, model: &Model, s: &S, v: &Value) {
-    for m in s.members {
-        if let Some(value) = v.get(m.name).filter(|x| !x.is_null()) {
-            element(w, model, m, m.wire_name(), value);
-        }
-    }
-}
-
-fn element(w: &mut XmlWriter, model: &Model, m: &M, name: &str, v: &Value) {
-    let s = model.shape(m.shape);
-    let flattened = m.flags & member_flags::FLATTENED != 0 || s.has(shape_flags::FLATTENED);
-    match (s.kind, v) {
-        (K::Structure, _) => {
-            w.open(name, None);
-            members(w, model, s, v);
-            w.close(name);
-        }
-        (K::List, Value::Array(items)) => {
-            let item = &s.members[0];
-            if flattened {
-                let n = item.wire.unwrap_or(name);
-                items.iter().for_each(|x| element(w, model, item, n, x));
-            } else {
-                w.open(name, None);
-                let n = item.wire.unwrap_or("member");
-                items.iter().for_each(|x| element(w, model, item, n, x));
-                w.close(name);
-            }
-        }
-        (K::Map, Value::Object(entries)) => {
-            let (k, val) = (&s.members[0], &s.members[1]);
-            if !flattened {
-                w.open(name, None);
-            }
-            for (key, value) in entries {
-                let entry = if flattened { name } else { "entry" };
-                w.open(entry, None);
-                w.elem(k.wire.unwrap_or("key"), key);
-                element(w, model, val, val.wire.unwrap_or("value"), value);
-                w.close(entry);
-            }
-            if !flattened {
-                w.close(name);
-            }
-        }
-        (K::Timestamp, Value::Number(n)) => {
-            let ms = n.as_f64().map_or(0, |f| (f * 1000.0).round() as i64);
-            w.elem(name, &iso8601_ms(ms));
-        }
-        (_, Value::String(text)) => w.elem(name, text),
-        (_, other) => w.elem(name, &other.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@
 use serde_json::{Map, Number, Value};
 
 use super::model::{K, Loc, M, Model, O, Protocol, S, member_flags, shape_flags};
+use super::shape_xml;
 use super::xml::{self, XmlWriter};
 use super::{AwsError, AwsResult, scalar_from_text};
 use crate::checksum::{b64, b64_decode};
-use crate::http::util::{Query, http_date, iso8601_ms, parse_http_date, percent_decode};
+use crate::http::util::{Query, http_date, parse_http_date, percent_decode};
 
 /// What the codec decodes of a routed REST request (method and path went to [`route`]).
 #[derive(Clone, Copy, Debug)]
@@ -501,64 +502,12 @@ fn body_members(model: &Model, op: &O, s: &S, output: &Value, protocol: Protocol
         .into_bytes()
 }
 
+/// A structure as the root element `name` (with its namespace), or any other value as one
+/// element.
 fn to_xml(w: &mut XmlWriter, model: &Model, s: &S, name: &str, v: &Value) {
-    match (s.kind, v) {
-        (K::Structure, Value::Object(fields)) => {
-            w.open(name, s.xml_ns);
-            for m in s.members.iter().filter(|m| m.loc == Loc::Body) {
-                if let Some(x) = fields.get(m.name).filter(|x| !x.is_null()) {
-                    let ms = model.shape(m.shape);
-                    let flat =
-                        m.flags & member_flags::FLATTENED != 0 || ms.has(shape_flags::FLATTENED);
-                    if flat && let Value::Array(items) = x {
-                        items.iter().for_each(|i| {
-                            to_xml(w, model, model.shape(ms.members[0].shape), m.wire_name(), i)
-                        });
-                    } else {
-                        to_xml(w, model, ms, m.wire_name(), x);
-                    }
-                }
-            }
-            w.close(name);
-        }
-        (K::List, Value::Array(items)) => {
-            w.open(name, None);
-            let item = &s.members[0];
-            items.iter().for_each(|i| {
-                to_xml(
-                    w,
-                    model,
-                    model.shape(item.shape),
-                    item.wire.unwrap_or("member"),
-                    i,
-                )
-            });
-            w.close(name);
-        }
-        (K::Map, Value::Object(entries)) => {
-            w.open(name, None);
-            for (k, x) in entries {
-                w.open("entry", None);
-                w.elem(s.members[0].wire.unwrap_or("key"), k);
-                to_xml(
-                    w,
-                    model,
-                    model.shape(s.members[1].shape),
-                    s.members[1].wire.unwrap_or("value"),
-                    x,
-                );
-                w.close("entry");
-            }
-            w.close(name);
-        }
-        (K::Timestamp, Value::Number(n)) => {
-            w.elem(
-                name,
-                &iso8601_ms((n.as_f64().unwrap_or_default() * 1000.0).round() as i64),
-            );
-        }
-        (_, x) => w.elem(name, &scalar_text(x)),
-    }
+    w.open(name, s.xml_ns);
+    shape_xml::members(w, model, s, v);
+    w.close(name);
 }
 
 #[cfg(test)]
