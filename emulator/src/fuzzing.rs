@@ -51,7 +51,9 @@ pub fn query_request(data: &[u8]) {
     };
     let form = String::from_utf8_lossy(&data[2..]);
     let params = Query::parse(Some(&form)).0;
-    let _ = registry::by_action(&form);
+    if let Some((_, action)) = params.iter().find(|(k, _)| k == "Action") {
+        let _ = registry::by_action(action);
+    }
     let input = if *def == sqs::SERVICE {
         Ok(sqs::query::to_json(&params))
     } else {
@@ -97,10 +99,7 @@ impl Raw {
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        rest::header(&self.headers, name)
     }
 
     /// Routes and decodes with the REST codec of `model`.
