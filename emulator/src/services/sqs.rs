@@ -103,7 +103,7 @@ impl Sqs {
     /// holding the queues' write lock, so that a queue created again later is not affected).
     pub fn queue_deleted(&self, key: &QueueKey) {
         self.marks().delete_resource(
-            [&key.account, &key.region, "sqs"],
+            [&key.account, &key.region, SERVICE.name],
             &["queue", "message"],
             &key.name,
         );

@@ -171,7 +171,7 @@ pub fn delete(s3: &S3, ctx: &Ctx) -> S3Result<Response<Body>> {
     }
     if let Some(gone) = buckets.remove(ctx.bucket()) {
         state.marks.delete_resource(
-            [&ctx.account, &gone.region, "s3"],
+            [&ctx.account, &gone.region, super::SERVICE.name],
             &["bucket", "object", "upload"],
             &gone.name,
         );

@@ -32,10 +32,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use podstore::{BlobInfo, Document, StatePath, blob_ref};
 use serde_json::{Value, json};
 
-use super::S3;
 use super::state::{
     Bucket, Checksum, ObjMeta, ObjVersion, Part, S3Mark, S3State, Upload, Versioning,
 };
+use super::{S3, SERVICE};
 use crate::checksum::Algorithm;
 use crate::persist::snapshot::decode::{
     DecodeError, DecodeResult, Fields, check_schema, leaf, pairs_json, path, split,
@@ -54,7 +54,7 @@ const MAX_PART: u32 = 10_000;
 
 impl ServiceSnapshot for S3 {
     fn name(&self) -> &'static str {
-        "s3"
+        SERVICE.name
     }
 
     fn schemas(&self) -> Vec<(&'static str, u32)> {
@@ -167,7 +167,7 @@ impl InBucket {
         path([
             self.account.as_str(),
             &self.region,
-            "s3",
+            SERVICE.name,
             kind,
             &self.bucket,
             name,
@@ -241,7 +241,7 @@ fn bucket_leaf(account: &str, b: &BucketHead) -> Result<(StatePath, Document), S
         "tags": b.tags.as_deref().map_or(Value::Null, pairs_json),
         "config": b.config,
     });
-    leaf([account, &b.region, "s3", "bucket", &b.name], v)
+    leaf([account, &b.region, SERVICE.name, "bucket", &b.name], v)
 }
 
 fn object_leaf(
@@ -256,7 +256,14 @@ fn object_leaf(
         "versions": versions.iter().map(version_json).collect::<Vec<_>>(),
     });
     leaf(
-        [&at.account, &at.region, "s3", "object", &at.bucket, key],
+        [
+            &at.account,
+            &at.region,
+            SERVICE.name,
+            "object",
+            &at.bucket,
+            key,
+        ],
         v,
     )
 }
@@ -275,7 +282,14 @@ fn upload_leaf(at: &InBucket, u: &Upload) -> Result<(StatePath, Document), Strin
         "parts": u.parts.values().map(part_json).collect::<Vec<_>>(),
     });
     leaf(
-        [&at.account, &at.region, "s3", "upload", &at.bucket, &u.id],
+        [
+            &at.account,
+            &at.region,
+            SERVICE.name,
+            "upload",
+            &at.bucket,
+            &u.id,
+        ],
         v,
     )
 }
@@ -368,7 +382,7 @@ pub fn decode(leaves: &Leaves) -> DecodeResult<S3State> {
 
 impl Assembly {
     fn add(&mut self, p: &StatePath, d: &Document) -> DecodeResult<()> {
-        let leaf = split(p, "s3")?;
+        let leaf = split(p, SERVICE.name)?;
         leaf.regional(p)?;
         let at = p.to_string();
         let f = Fields::new(&at, d.value())?;

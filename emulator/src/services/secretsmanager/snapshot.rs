@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{Value, json};
 
-use super::{Secret, Secrets, SecretsManager, Version};
+use super::{SERVICE, Secret, Secrets, SecretsManager, Version};
 use crate::persist::snapshot::decode::{
     DecodeError, DecodeResult, Fields, check_schema, document, opt_b64, pairs_json, path, split,
 };
@@ -35,7 +35,7 @@ type State = BTreeMap<(String, String), Secrets>;
 
 impl ServiceSnapshot for SecretsManager {
     fn name(&self) -> &'static str {
-        "secretsmanager"
+        SERVICE.name
     }
 
     fn schemas(&self) -> Vec<(&'static str, u32)> {
@@ -89,7 +89,7 @@ impl ServiceSnapshot for SecretsManager {
                 None => gone.push(path([
                     account.as_str(),
                     &region,
-                    "secretsmanager",
+                    SERVICE.name,
                     "secret",
                     &name,
                 ])?),
@@ -120,7 +120,7 @@ fn secret_leaf(
     region: &str,
     s: &Secret,
 ) -> Result<(podstore::StatePath, podstore::Document), String> {
-    let p = path([account, region, "secretsmanager", "secret", &s.name])?;
+    let p = path([account, region, SERVICE.name, "secret", &s.name])?;
     let d = document(&p.to_string(), secret_json(s))?;
     Ok((p, d))
 }
@@ -176,7 +176,7 @@ pub fn decode(leaves: &Leaves, now: i64) -> DecodeResult<State> {
     let mut state = State::new();
     let mut seen = HashSet::new();
     for (p, d) in leaves {
-        let leaf = split(p, "secretsmanager")?;
+        let leaf = split(p, SERVICE.name)?;
         leaf.regional(p)?;
         if leaf.kind != "secret" {
             return Err(DecodeError::new(

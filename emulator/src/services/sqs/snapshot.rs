@@ -32,9 +32,9 @@ use std::collections::{BTreeMap, HashMap};
 use podstore::{Document, FieldWriter, StatePath};
 use serde_json::{Value, json};
 
-use super::Sqs;
 use super::ops::{valid_name, validate_attributes};
 use super::queue::{Attr, DedupEntry, Message, Queue, QueueKey};
+use super::{SERVICE, Sqs};
 use crate::checksum::b64;
 use crate::persist::snapshot::decode::{
     DecodeError, DecodeResult, Fields, MAX_COUNT, built_leaf, check_schema, map_json, split,
@@ -59,7 +59,7 @@ type Queues = BTreeMap<QueueKey, Queue>;
 
 impl ServiceSnapshot for Sqs {
     fn name(&self) -> &'static str {
-        "sqs"
+        SERVICE.name
     }
 
     fn schemas(&self) -> Vec<(&'static str, u32)> {
@@ -113,7 +113,7 @@ impl ServiceSnapshot for Sqs {
                     None => gone.push(crate::persist::snapshot::decode::path([
                         key.account.as_str(),
                         &key.region,
-                        "sqs",
+                        SERVICE.name,
                         "message",
                         &key.name,
                         &id,
@@ -158,7 +158,13 @@ fn queue_leaf(key: &QueueKey, q: &Queue) -> Result<(StatePath, Document), String
         .into_iter()
         .map(|d| json!([d.key, d.expires, d.message_id, d.sequence_number]))
         .collect();
-    let segments = [key.account.as_str(), &key.region, "sqs", "queue", &key.name];
+    let segments = [
+        key.account.as_str(),
+        &key.region,
+        SERVICE.name,
+        "queue",
+        &key.name,
+    ];
     built_leaf(segments, QUEUE, |w| {
         w.object("attributes", |o| write_strings(o, &q.attributes));
         w.i64("created", q.created);
@@ -183,7 +189,7 @@ fn message_leaf(key: &QueueKey, m: &Message) -> Result<(StatePath, Document), St
     let segments = [
         key.account.as_str(),
         &key.region,
-        "sqs",
+        SERVICE.name,
         "message",
         &key.name,
         &m.id,
@@ -249,7 +255,7 @@ pub fn decode(leaves: &Leaves, now: i64) -> DecodeResult<Queues> {
 
 impl Assembly {
     fn add(&mut self, p: &StatePath, d: &Document) -> DecodeResult<()> {
-        let leaf = split(p, "sqs")?;
+        let leaf = split(p, SERVICE.name)?;
         leaf.regional(p)?;
         let at = p.to_string();
         let f = Fields::new(&at, d.value())?;

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use podstore::{Document, StatePath};
 use serde_json::{Value, json};
 
-use super::{Identity, Sts};
+use super::{Identity, SERVICE, Sts};
 use crate::persist::snapshot::decode::{
     DecodeError, DecodeResult, Fields, check_schema, document, path, split,
 };
@@ -32,7 +32,7 @@ type Issued = HashMap<String, Identity>;
 
 impl ServiceSnapshot for Sts {
     fn name(&self) -> &'static str {
-        "sts"
+        SERVICE.name
     }
 
     fn schemas(&self) -> Vec<(&'static str, u32)> {
@@ -91,7 +91,13 @@ impl ServiceSnapshot for Sts {
 }
 
 fn credential_leaf(key: &str, id: &Identity) -> Result<(StatePath, Document), String> {
-    let p = path([id.account.as_str(), "global", "sts", "credential", key])?;
+    let p = path([
+        id.account.as_str(),
+        "global",
+        SERVICE.name,
+        "credential",
+        key,
+    ])?;
     let d = document(&p.to_string(), identity_json(id))?;
     Ok((p, d))
 }
@@ -137,7 +143,7 @@ pub fn decode(leaves: &Leaves, now: i64) -> DecodeResult<Issued> {
 }
 
 fn decode_leaf<'a>(p: &'a StatePath, d: &Document) -> DecodeResult<(&'a str, Identity)> {
-    let leaf = split(p, "sts")?;
+    let leaf = split(p, SERVICE.name)?;
     if leaf.region != "global" {
         return Err(DecodeError::new(
             p,
